@@ -1,0 +1,22 @@
+"""Every HTTP route of the node, in one place."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from node import views, ws
+
+
+def setup(app: web.Application) -> None:
+    """Add the node's routes."""
+    app.router.add_get("/", views.index)
+    app.router.add_get("/staff/", views.staff_page)
+    app.router.add_get("/staff/enrol", views.enrol_page)
+    app.router.add_get("/healthz", views.healthz)
+    app.router.add_get("/ca.crt", views.ca_certificate)
+    app.router.add_post("/api/enrol/start", views.enrol_start)
+    app.router.add_post("/api/enrol/finish", views.enrol_finish)
+    app.router.add_post("/api/login", views.login)
+    app.router.add_post("/api/logout", views.logout)
+    app.router.add_get("/api/me", views.me)
+    app.router.add_get("/ws", ws.websocket)
+    app.router.add_static("/static/", views.STATIC, follow_symlinks=False)

@@ -1,0 +1,1 @@
+"""The Textual console for volunteers and night staff, a network client of the node. Not built yet."""
