@@ -48,7 +48,7 @@ def matching_step(secret: bytes, code: str, when: float, last_step: int | None =
     totp = TOTP(secret, DIGITS, SHA1(), STEP, enforce_key_length=False)
     now_step = int(when) // STEP
     for step in range(now_step - WINDOW, now_step + WINDOW + 1):
-        if last_step is not None and step <= last_step:
+        if step < 0 or (last_step is not None and step <= last_step):
             continue
         try:
             totp.verify(code.encode(), step * STEP)

@@ -1,6 +1,7 @@
 """Structured JSON logs on stdout that never carry an address, a message text or a key."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -12,16 +13,25 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
-_IPV6 = re.compile(r"(?<![\w:])(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:])|::1\b|::ffff:[\d.]+")
+_IPV6_CANDIDATE = re.compile(r"[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f.]*(?:%\w+)?")
 _HEXKEY = re.compile(r"\b[0-9a-fA-F]{32,}\b")
 SAFE_EXTRA = ("event", "route", "method", "status", "ms", "role", "count", "version", "port", "url",
               "fingerprint", "conversation", "room", "reason", "account")
 
 
+def _ipv6(match: re.Match[str]) -> str:
+    candidate = match.group(0)
+    try:
+        ipaddress.IPv6Address(candidate.split("%")[0])
+    except ValueError:
+        return candidate
+    return "[addr]"
+
+
 def scrub(text: str) -> str:
-    """Replace anything that looks like an IP address or hex key material."""
+    """Replace anything that is an IP address (v4 or v6), and long hex strings (key material)."""
+    text = _IPV6_CANDIDATE.sub(_ipv6, text)
     text = _IPV4.sub("[addr]", text)
-    text = _IPV6.sub("[addr]", text)
     return _HEXKEY.sub("[hex]", text)
 
 
@@ -52,7 +62,7 @@ def setup(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # aioice and aiortc log candidate addresses at debug/info; keep them quiet.
-    for noisy in ("aioice", "aiortc", "zeroconf", "aiohttp.access"):
+    for noisy in ("aioice", "aiortc", "zeroconf"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
