@@ -96,8 +96,8 @@ def read_header(stream: BinaryIO) -> tuple[BackupHeader, bytes]:
         raise BackupError("backup is truncated")
     try:
         raw = json.loads(header_bytes)
-    except ValueError as exc:
-        raise BackupError("backup header is not JSON") from exc
+    except (ValueError, RecursionError):
+        raise BackupError("backup header is not JSON") from None
     if not isinstance(raw, dict) or raw.get("format") != "fristed-backup" or raw.get("version") != 1:
         raise BackupError("unknown backup format")
     schema = raw.get("schema_version")
@@ -127,8 +127,10 @@ def open_sealed(stream: BinaryIO, out: BinaryIO, store_key: bytes | None,
     """Decrypt a backup from ``stream`` into ``out``; nothing partial counts as success."""
     header, header_bytes = read_header(stream)
     backup_key = unwrap_backup_key(header, store_key, passphrase)
-    prefix = b64d(header.raw.get("nonce_prefix"), what="nonce prefix") if isinstance(
-        header.raw.get("nonce_prefix"), str) else b""
+    try:
+        prefix = b64d(header.raw.get("nonce_prefix"), what="nonce prefix")
+    except UnwrapError:
+        prefix = b""
     if len(prefix) != 7:
         raise BackupError("backup header has a bad nonce")
     aad = hashlib.sha256(header_bytes).digest()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -44,7 +45,8 @@ def fingerprint_der(der: bytes) -> str:
 
 def _write_private(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
@@ -135,7 +137,11 @@ def ensure_local_tls(directory: Path, node_name: str, hostnames: list[str],
         leaf = x509.load_pem_x509_certificate(cert_path.read_bytes())
         dns, ips = _sans(leaf)
         fresh = leaf.not_valid_after_utc - _now() > dt.timedelta(days=RENEW_BEFORE_DAYS)
-        same_issuer = leaf.issuer == ca_cert.subject
+        try:
+            leaf.verify_directly_issued_by(ca_cert)
+            same_issuer = True
+        except (ValueError, TypeError, InvalidSignature):
+            same_issuer = False
         need_leaf = not (fresh and same_issuer and dns == set(hostnames) and ips == set(addresses))
     if need_leaf:
         leaf_key, leaf = _issue_leaf(ca_key, ca_cert, hostnames, addresses)

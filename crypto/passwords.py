@@ -49,7 +49,7 @@ def hash_password(password: str, params: Argon2Params = LOGIN_PARAMS) -> str:
 
 def verify_password(password: str, stored: str) -> bool:
     """Check ``password`` against a hash from :func:`hash_password`."""
-    if not isinstance(password, str) or len(password) > MAX_LENGTH:
+    if not isinstance(password, str) or not isinstance(stored, str) or len(password) > MAX_LENGTH:
         return False
     try:
         kind, t, p, m, salt, digest = stored.split("$")
@@ -58,7 +58,7 @@ def verify_password(password: str, stored: str) -> bool:
         params = Argon2Params.from_json({"iterations": t, "lanes": p, "memory_cost": m})
         expected = b64d(digest, what="digest")
         actual = derive_passphrase_key(password, b64d(salt, what="salt"), params)
-    except (ValueError, UnwrapError):
+    except (ValueError, UnwrapError, UnicodeEncodeError):
         return False
     return hmac.compare_digest(expected, actual)
 

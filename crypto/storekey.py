@@ -20,7 +20,7 @@ KEY_BYTES = 32
 FORMAT = "fristed-store-key"
 LABEL = b"fristed store key v1"
 MAX_KEY_FILE = 8192
-_DB_NAME = re.compile(r"^store-[0-9]{1,9}\.db$")
+_DB_NAME = re.compile(r"store-[0-9]{1,9}\.db")
 
 PassphraseSource = Callable[[], str]
 
@@ -70,7 +70,7 @@ def next_database_name(current: str) -> str:
 def write_key_file(path: Path, key: bytes, database: str, passphrase: str | None = None,
                    params: Argon2Params | None = None) -> None:
     """Write the key file atomically with mode 0600."""
-    if not _DB_NAME.match(database):
+    if not _DB_NAME.fullmatch(database):
         raise ValueError("bad database name")
     body: dict[str, object] = {"format": FORMAT, "version": 1, "database": database}
     if passphrase is None:
@@ -79,7 +79,8 @@ def write_key_file(path: Path, key: bytes, database: str, passphrase: str | None
         body.update({"custody": "passphrase",
                      "wrapped": wrap_with_passphrase(key, passphrase, LABEL, params)})
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(body, fh)
         fh.flush()
@@ -98,12 +99,12 @@ def parse_key_file(text: str, passphrase: PassphraseSource | None) -> StoreKey:
         raise KeyFileError("key file is too large")
     try:
         body = json.loads(text)
-    except ValueError as exc:
-        raise KeyFileError("key file is not valid JSON") from exc
+    except (ValueError, RecursionError) as exc:
+        raise KeyFileError("key file is not valid JSON") from None if isinstance(exc, RecursionError) else exc
     if not isinstance(body, dict) or body.get("format") != FORMAT or body.get("version") != 1:
         raise KeyFileError("not a fristed key file")
     database = body.get("database")
-    if not isinstance(database, str) or not _DB_NAME.match(database):
+    if not isinstance(database, str) or not _DB_NAME.fullmatch(database):
         raise KeyFileError("key file names no valid database")
     custody = body.get("custody")
     if custody == "file":

@@ -32,7 +32,7 @@ class Argon2Params:
             raise UnwrapError("missing Argon2 parameters")
         try:
             params = cls(int(data["iterations"]), int(data["lanes"]), int(data["memory_cost"]))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise UnwrapError("bad Argon2 parameters") from exc
         if not (1 <= params.iterations <= 20 and 1 <= params.lanes <= 16
                 and 8 * params.lanes <= params.memory_cost <= 2 * 1024 * 1024):
@@ -98,4 +98,8 @@ def unwrap_with_passphrase(blob: Any, passphrase: str, label: bytes) -> bytes:
     if not 8 <= len(salt) <= 64:
         raise UnwrapError("bad salt length")
     params = Argon2Params.from_json(blob.get("params"))
-    return unwrap_with_key(blob, derive_passphrase_key(passphrase, salt, params), label)
+    try:
+        kek = derive_passphrase_key(passphrase, salt, params)
+    except UnicodeEncodeError as exc:
+        raise UnwrapError("the passphrase holds characters that cannot be encoded") from exc
+    return unwrap_with_key(blob, kek, label)

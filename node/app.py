@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node import routes, ws
+import asyncio
+from typing import AsyncIterator
+
+from node import chat_ws, retention, routes, ws
+from node.chat import ChatService
 from node.context import CONTEXT, NodeContext
 from node.security import headers_middleware, same_origin_middleware
 from node.views import errors_middleware
@@ -20,5 +24,21 @@ def create_app(ctx: NodeContext) -> web.Application:
     )
     app[CONTEXT] = ctx
     ws.install(app)
+    chat = ChatService(ctx.store, ctx.clock)
+    chat_ws.install(app, chat)
     routes.setup(app)
+    app.cleanup_ctx.append(_chat_lifetime)
     return app
+
+
+async def _chat_lifetime(app: web.Application) -> AsyncIterator[None]:
+    """Load duty and settings at start; run retention and the chat sweep in the background."""
+    ctx, chat = app[CONTEXT], app[chat_ws.CHAT]
+    await chat.load()
+    task = asyncio.create_task(retention.loop(ctx.store, ctx.clock, ctx.config.session_policy, chat.sweep))
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

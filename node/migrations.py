@@ -54,6 +54,55 @@ MIGRATIONS: list[tuple[int, str]] = [
         value TEXT NOT NULL
     );
     """),
+    (2, """
+    ALTER TABLE conversations ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat';
+    ALTER TABLE conversations ADD COLUMN state TEXT NOT NULL DEFAULT 'waiting';
+    ALTER TABLE conversations ADD COLUMN topic TEXT;
+    ALTER TABLE conversations ADD COLUMN risk INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN lang TEXT NOT NULL DEFAULT 'da';
+    ALTER TABLE conversations ADD COLUMN resume_digest TEXT;
+    ALTER TABLE conversations ADD COLUMN letter_digest TEXT;
+    ALTER TABLE conversations ADD COLUMN owner INTEGER;
+    ALTER TABLE conversations ADD COLUMN helper INTEGER;
+    ALTER TABLE conversations ADD COLUMN queued_at REAL;
+    ALTER TABLE conversations ADD COLUMN taken_at REAL;
+    ALTER TABLE conversations ADD COLUMN end_reason TEXT;
+    ALTER TABLE conversations ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE conversations ADD COLUMN last_activity REAL;
+    ALTER TABLE conversations ADD COLUMN registered INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX conversations_state ON conversations(state, kind);
+    CREATE UNIQUE INDEX conversations_resume ON conversations(resume_digest) WHERE resume_digest IS NOT NULL;
+    CREATE UNIQUE INDEX conversations_letter ON conversations(letter_digest) WHERE letter_digest IS NOT NULL;
+    ALTER TABLE messages ADD COLUMN author TEXT;
+    ALTER TABLE messages ADD COLUMN client_id TEXT;
+    ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    CREATE UNIQUE INDEX messages_client ON messages(conversation_id, sender, client_id) WHERE client_id IS NOT NULL;
+    CREATE TABLE notes (
+        id INTEGER PRIMARY KEY,
+        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        ts REAL NOT NULL,
+        author TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX notes_conversation ON notes(conversation_id);
+    CREATE TABLE registrations (
+        id INTEGER PRIMARY KEY,
+        day TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        duration_s INTEGER NOT NULL,
+        risk INTEGER NOT NULL,
+        outcome TEXT
+    );
+    CREATE TABLE blocks (
+        digest TEXT PRIMARY KEY,
+        until REAL NOT NULL,
+        reason TEXT NOT NULL,
+        created REAL NOT NULL,
+        created_by TEXT NOT NULL
+    );
+    ALTER TABLE accounts ADD COLUMN on_duty INTEGER NOT NULL DEFAULT 0
+    """),
 ]
 
 LATEST = MIGRATIONS[-1][0]

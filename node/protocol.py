@@ -47,10 +47,10 @@ ANYONE = frozenset({"citizen", "volunteer", "staff", "admin"})
 STAFF = frozenset({"volunteer", "staff", "admin"})
 
 
-def message_type(name: str, roles: frozenset[str], **fields: Field) -> MessageType:
+def message_type(type_name: str, roles: frozenset[str], /, **fields: Field) -> MessageType:
     """Declare a message type (once, at import)."""
-    spec = MessageType(name, roles, fields)
-    REGISTRY[name] = spec
+    spec = MessageType(type_name, roles, fields)
+    REGISTRY[type_name] = spec
     return spec
 
 
@@ -102,6 +102,14 @@ def parse_frame(raw: str | bytes, role: str) -> Message:
             continue
         data[name] = _check_field(name, fspec, body[name])
     return Message(kind, data, msg_id)
+
+
+class ProtocolRefusal(Exception):
+    """A valid request the node refuses (taken already, not yours…); not counted as abuse."""
+
+    def __init__(self, code: str, reason: str, **extra: Any) -> None:
+        super().__init__(reason)
+        self.code, self.reason, self.extra = code, reason, extra
 
 
 def error_frame(code: str, reason: str, msg_id: str | None = None) -> dict[str, Any]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node import views, ws
+from node import chat_views, views, ws
 
 
 def setup(app: web.Application) -> None:
@@ -19,4 +19,10 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/logout", views.logout)
     app.router.add_get("/api/me", views.me)
     app.router.add_get("/ws", ws.websocket)
+    app.router.add_get("/chat", chat_views.chat_page)
+    app.router.add_get("/exit", chat_views.exit_page)
+    app.router.add_get("/api/chat/status", chat_views.status)
+    app.router.add_get("/api/chat/canned", chat_views.canned)
+    app.router.add_get("/api/settings", chat_views.get_settings)
+    app.router.add_put("/api/settings", chat_views.put_settings)
     app.router.add_static("/static/", views.STATIC, follow_symlinks=False)

@@ -81,11 +81,11 @@ def migrate(conn: Connection) -> int:
     return schema_version(conn)
 
 
-def transaction(conn: Connection, fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(conn, *args)`` inside one write transaction."""
+def transaction(conn: Connection, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn(conn, *args, **kwargs)`` inside one write transaction."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = fn(conn, *args)
+        result = fn(conn, *args, **kwargs)
     except BaseException:
         conn.execute("ROLLBACK")
         raise
@@ -164,13 +164,13 @@ class Store:
             raise StoreError("the store is closed")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` in a write transaction on the store thread."""
-        return await self._submit(functools.partial(transaction, self._conn, fn, *args))
+    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(conn, *args, **kwargs)`` in a write transaction on the store thread."""
+        return await self._submit(functools.partial(transaction, self._conn, fn, *args, **kwargs))
 
-    async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` on the store thread without opening a write transaction."""
-        return await self._submit(functools.partial(fn, self._conn, *args))
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(conn, *args, **kwargs)`` on the store thread without opening a write transaction."""
+        return await self._submit(functools.partial(fn, self._conn, *args, **kwargs))
 
     async def healthy(self, timeout: float = 2.0) -> bool:
         """True when a trivial query answers in time."""

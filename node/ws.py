@@ -4,14 +4,14 @@ from __future__ import annotations
 import json
 import logging
 import weakref
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from node import __version__
 from node.context import CONTEXT
 from node.httpauth import COOKIE, anonymous_key, bearer_token
-from node.protocol import MAX_FRAME, Handler, Message, error_frame, parse_frame
+from node.protocol import MAX_FRAME, Handler, Message, ProtocolRefusal, error_frame, parse_frame
 from node.ratelimit import TokenBucket
 from node.security import origin_allowed
 from node.sessions import Session
@@ -23,6 +23,9 @@ MESSAGE_BURST = 30.0
 MAX_REFUSED = 40        # refused frames before the node closes the connection
 
 HANDLERS: web.AppKey[dict[str, Handler]] = web.AppKey("ws_handlers", dict)
+Hook = Callable[["Peer"], Awaitable[None]]
+ON_CONNECT: web.AppKey[list[Hook]] = web.AppKey("ws_on_connect", list)
+ON_DISCONNECT: web.AppKey[list[Hook]] = web.AppKey("ws_on_disconnect", list)
 PEERS: web.AppKey["weakref.WeakSet[Peer]"] = web.AppKey("ws_peers", weakref.WeakSet)
 
 
@@ -34,6 +37,11 @@ class Peer:
         self.session = session
         self.role = session.account.role if session else "citizen"
         self.refused = 0
+        self.conversation: str | None = None  # a citizen's current chat
+
+    @property
+    def account_id(self) -> int | None:
+        return self.session.account.id if self.session else None
 
     @property
     def name(self) -> str | None:
@@ -58,6 +66,8 @@ def install(app: web.Application) -> None:
     """Set up the handler table and peer set; other modules add handlers to ``app[HANDLERS]``."""
     app[HANDLERS] = {"ping": _ping}
     app[PEERS] = weakref.WeakSet()
+    app[ON_CONNECT] = []
+    app[ON_DISCONNECT] = []
     app.on_shutdown.append(_close_all)
 
 
@@ -92,6 +102,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await peer.send({"type": "welcome", "role": peer.role, "name": peer.name, "version": __version__})
     handlers = request.app[HANDLERS]
     try:
+        for hook in request.app[ON_CONNECT]:
+            await hook(peer)
         async for raw in ws:
             if raw.type == WSMsgType.ERROR:
                 break
@@ -107,6 +119,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         request.app[PEERS].discard(peer)
+        for hook in request.app[ON_DISCONNECT]:
+            try:
+                await hook(peer)
+            except Exception:
+                log.exception("disconnect hook failed", extra={"event": "ws_error"})
     if ws.close_code == WSCloseCode.MESSAGE_TOO_BIG:
         log.info("closed an oversize frame", extra={"event": "ws_close", "reason": "too big"})
     return ws
@@ -129,6 +146,8 @@ async def _dispatch(peer: Peer, data: str | bytes, handlers: dict[str, Handler])
     except InvalidInput as exc:
         peer.refused += 1
         await peer.send(error_frame(exc.code, exc.reason, msg.id))
+    except ProtocolRefusal as exc:
+        await peer.send({**error_frame(exc.code, exc.reason, msg.id), **exc.extra})
     except Exception:
         log.exception("handler failed", extra={"event": "ws_error"})
         await peer.send(error_frame("internal", "the node could not do that; nothing was changed", msg.id))
