@@ -57,7 +57,8 @@ def derive_passphrase_key(passphrase: str, salt: bytes, params: Argon2Params) ->
     """Stretch a passphrase into a 256-bit key-encryption key."""
     kdf = Argon2id(salt=salt, length=32, iterations=params.iterations, lanes=params.lanes,
                    memory_cost=params.memory_cost)
-    return kdf.derive(passphrase.encode("utf-8"))
+    # surrogatepass: a passphrase read from an undecodable terminal still has one stable encoding
+    return kdf.derive(passphrase.encode("utf-8", "surrogatepass"))
 
 
 def wrap_with_key(secret: bytes, kek: bytes, label: bytes) -> dict[str, str]:

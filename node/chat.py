@@ -450,6 +450,12 @@ class ChatService:
         await self._to_citizen(cid, {"type": "chat.joined", "name": name})
         await self._send_mine(account_id)
 
+    async def reopen(self, peer: Peer, cid: str) -> None:
+        """Show one of your own conversations again (after a reconnect or on a second device)."""
+        account_id, name = self._account(peer)
+        conv = await self._participant(peer, cid)
+        await peer.send(await self._opened(conv, account_id, name))
+
     async def end(self, peer: Peer, cid: str, topic: str, outcome: str | None) -> None:
         account_id, _ = self._account(peer)
         if topic not in self.centre.topics:

@@ -35,6 +35,7 @@ message_type("chat.transfer", STAFF, conversation=CONVERSATION, to=Field(str, re
              note=Field(str, required=False, max_len=500))
 message_type("chat.escalate", STAFF, conversation=CONVERSATION, note=Field(str, required=False, max_len=500))
 message_type("chat.join", STAFF, conversation=CONVERSATION)
+message_type("chat.open", STAFF, conversation=CONVERSATION)
 message_type("chat.end", STAFF, conversation=CONVERSATION, topic=Field(str, max_len=60),
              outcome=Field(str, required=False, max_len=40))
 message_type("chat.block", STAFF, conversation=CONVERSATION, hours=Field(int, low=1, high=720),
@@ -116,6 +117,9 @@ def install(app: web.Application, chat: ChatService) -> None:
     async def join(peer: Peer, msg: Message) -> None:
         await chat.join(peer, msg.data["conversation"])
 
+    async def reopen(peer: Peer, msg: Message) -> None:
+        await chat.reopen(peer, msg.data["conversation"])
+
     async def end(peer: Peer, msg: Message) -> None:
         await chat.end(peer, msg.data["conversation"], msg.data["topic"], msg.data.get("outcome"))
 
@@ -132,7 +136,7 @@ def install(app: web.Application, chat: ChatService) -> None:
         "chat.start": start, "chat.resume": resume, "chat.send": send, "chat.typing": typing,
         "chat.delete": delete, "chat.leave": leave, "chat.quick_exit": quick_exit,
         "letter.send": letter_send, "letter.read": letter_read, "duty.set": duty, "chat.take": take,
-        "note.add": note, "chat.transfer": transfer, "chat.escalate": escalate, "chat.join": join,
+        "note.add": note, "chat.transfer": transfer, "chat.escalate": escalate, "chat.join": join, "chat.open": reopen,
         "chat.end": end, "chat.block": block, "letters.list": letters, "letter.reply": letter_reply,
     })
 
