@@ -35,7 +35,11 @@ async def _chat_lifetime(app: web.Application) -> AsyncIterator[None]:
     """Load duty and settings at start; run retention and the chat sweep in the background."""
     ctx, chat = app[CONTEXT], app[chat_ws.CHAT]
     await chat.load()
-    task = asyncio.create_task(retention.loop(ctx.store, ctx.clock, ctx.config.session_policy, chat.sweep))
+    async def housekeeping() -> None:
+        await chat.sweep()
+        await ws.revalidate(app)
+
+    task = asyncio.create_task(retention.loop(ctx.store, ctx.clock, ctx.config.session_policy, housekeeping))
     yield
     task.cancel()
     try:

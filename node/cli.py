@@ -62,7 +62,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _enrol_link(args: argparse.Namespace, code: str) -> str:
-    base = args.url or f"https://{socket.gethostname()}.local:8443"
+    announced = _data(args).url_file
+    base = args.url or (announced.read_text(encoding="utf-8").strip() if announced.exists() else "") \
+        or f"https://{socket.gethostname()}.local:8443"
     return f"{base.rstrip('/')}/staff/enrol#code={code}"
 
 
@@ -132,13 +134,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if args.key_file else None
     passphrase = None
     if old_key is None:
-        passphrase = os.environ.get("FRISTED_BACKUP_PASSPHRASE")
-        if passphrase is None:
-            passphrase = unlock_source(None, "Backup passphrase: ")()
+        passphrase = unlock_source(None, "Backup passphrase: ", env="FRISTED_BACKUP_PASSPHRASE", credential=False)()
     new = new_passphrase() if args.key_custody == "passphrase" else None
     version = restore_backup(data, Path(args.file), old_key=old_key, passphrase=passphrase, new_passphrase=new)
     print(f"Restored schema {version} into {data.root} under a new store key. Start the node with "
-          f"`fristed serve --data-dir {data.root}`.")
+          f"`fristed --data-dir {data.root} serve`.")
     return 0
 
 

@@ -39,6 +39,11 @@ class DataDir:
         return self.root / "tls"
 
     @property
+    def url_file(self) -> Path:
+        """The URL the node announced at its last start (for enrolment links printed by the CLI)."""
+        return self.root / "url"
+
+    @property
     def lock_file(self) -> Path:
         return self.root / "node.lock"
 
@@ -59,7 +64,7 @@ class DataDir:
         """True when nothing but a lock file is here (restore's precondition)."""
         if not self.root.exists():
             return True
-        return all(p.name == "node.lock" for p in self.root.iterdir())
+        return all(p.name in ("node.lock", "url") for p in self.root.iterdir())
 
     def initialised(self) -> bool:
         return self.key_file.exists()

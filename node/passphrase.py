@@ -23,16 +23,16 @@ def _from_file(path: Path) -> str:
     return text
 
 
-def unlock_source(passphrase_file: Path | None = None, prompt: str = "Passphrase for the store key: "
-                  ) -> PassphraseSource:
+def unlock_source(passphrase_file: Path | None = None, prompt: str = "Passphrase for the store key: ",
+                  env: str = ENV, credential: bool = True) -> PassphraseSource:
     """A source for an existing passphrase, tried in a fixed order when asked."""
 
     def source() -> str:
-        if os.environ.get(ENV):
-            return os.environ[ENV]
+        if os.environ.get(env):
+            return os.environ[env]
         if passphrase_file is not None:
             return _from_file(passphrase_file)
-        cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+        cred_dir = os.environ.get("CREDENTIALS_DIRECTORY") if credential else None
         if cred_dir and (Path(cred_dir) / CREDENTIAL).exists():
             return _from_file(Path(cred_dir) / CREDENTIAL)
         if sys.stdin.isatty():

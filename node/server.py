@@ -95,6 +95,7 @@ async def start(config: NodeConfig, passphrase: PassphraseSource | None = None,
         server = site._server  # aiohttp keeps the listening sockets here
         port = server.sockets[0].getsockname()[1] if server and server.sockets else config.port  # type: ignore[union-attr]
         url = public_url(config, port)
+        data.url_file.write_text(url + "\n", encoding="utf-8")
         if config.zeroconf:
             advertiser = Advertiser(config.node_name, port,
                                     txt_record(__version__, config.node_name, port,

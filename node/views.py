@@ -15,6 +15,7 @@ from node.auth import AuthError
 from node.context import CONTEXT
 from node.httpauth import COOKIE, anonymous_key, request_token, require_session
 from node.validation import InvalidInput, parse_json_object, text_field
+from node.ws import close_session
 
 STATIC = Path(__file__).parent / "static"
 
@@ -118,10 +119,11 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    await require_session(request)
+    session = await require_session(request)
     token = request_token(request)
     assert token is not None
     await request.app[CONTEXT].auth.logout(token)
+    await close_session(request.app, session.digest)
     response = json_response({"ok": True})
     response.del_cookie(COOKIE, path="/")
     return response

@@ -20,7 +20,8 @@ from node.validation import InvalidInput
 log = logging.getLogger("fristed.ws")
 MESSAGE_RATE = 5.0      # sustained frames a second per connection
 MESSAGE_BURST = 30.0
-MAX_REFUSED = 40        # refused frames before the node closes the connection
+REFUSED_BURST = 40.0    # refused frames in a row before the node closes the connection
+REFUSED_RATE = 1.0      # ... and how fast that allowance comes back, per second
 
 HANDLERS: web.AppKey[dict[str, Handler]] = web.AppKey("ws_handlers", dict)
 Hook = Callable[["Peer"], Awaitable[None]]
@@ -32,11 +33,13 @@ PEERS: web.AppKey["weakref.WeakSet[Peer]"] = web.AppKey("ws_peers", weakref.Weak
 class Peer:
     """One open WebSocket: a citizen (anonymous) or a logged-in staff member."""
 
-    def __init__(self, ws: web.WebSocketResponse, session: Session | None) -> None:
+    def __init__(self, ws: web.WebSocketResponse, session: Session | None, token: str | None = None) -> None:
         self.ws = ws
         self.session = session
+        self.token = token  # kept in memory only, to re-check the session while the socket lives
         self.role = session.account.role if session else "citizen"
         self.refused = 0
+        self.allowance: TokenBucket | None = None  # refused frames the connection may still send
         self.conversation: str | None = None  # a citizen's current chat
 
     @property
@@ -71,6 +74,24 @@ def install(app: web.Application) -> None:
     app.on_shutdown.append(_close_all)
 
 
+SESSION_ENDED = 4001
+
+
+async def close_session(app: web.Application, digest: str) -> None:
+    """Close every socket opened with the session ``digest`` (after logout)."""
+    for peer in list(app[PEERS]):
+        if peer.session is not None and peer.session.digest == digest:
+            await peer.ws.close(code=SESSION_ENDED, message=b"logged out")
+
+
+async def revalidate(app: web.Application) -> None:
+    """Close staff sockets whose session has expired or whose account was disabled meanwhile."""
+    ctx = app[CONTEXT]
+    for peer in list(app[PEERS]):
+        if peer.session is not None and await ctx.auth.session(peer.token) is None:
+            await peer.ws.close(code=SESSION_ENDED, message=b"session ended")
+
+
 async def _close_all(app: web.Application) -> None:
     for peer in list(app[PEERS]):
         await peer.ws.close(code=WSCloseCode.GOING_AWAY, message=b"node is shutting down")
@@ -96,9 +117,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                                       content_type="application/json")
     ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=25.0, compress=False)
     await ws.prepare(request)
-    peer = Peer(ws, session)
+    peer = Peer(ws, session, (token or request.cookies.get(COOKIE)) if session else None)
     request.app[PEERS].add(peer)
     bucket = TokenBucket(ctx.clock, MESSAGE_RATE, MESSAGE_BURST)
+    peer.allowance = TokenBucket(ctx.clock, REFUSED_RATE, REFUSED_BURST)
     await peer.send({"type": "welcome", "role": peer.role, "name": peer.name, "version": __version__})
     handlers = request.app[HANDLERS]
     try:
@@ -114,9 +136,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await peer.send(error_frame("rate_limited", "too many messages; slow down"))
             else:
                 await _dispatch(peer, raw.data, handlers)
-            if peer.refused >= MAX_REFUSED:
+            if peer.refused and not peer.allowance.take(peer.refused):
                 await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too many refused messages")
                 break
+            peer.refused = 0
     finally:
         request.app[PEERS].discard(peer)
         for hook in request.app[ON_DISCONNECT]:

@@ -1,9 +1,11 @@
-/* fristed: staff login page. Needs /static/api.js first.
+/* fristed: staff login page. Needs /static/api.js first, and /static/staffchat.js for the desk
+   (queue and conversations) that opens after login.
    The session token stays in the HttpOnly cookie; only the CSRF value is kept, in memory. */
 "use strict";
 
 (function () {
   const api = window.fristedApi;
+  const desk = window.fristedDesk || null;
   const ROLES = { admin: "administrator", staff: "medarbejder", volunteer: "frivillig" };
 
   const el = {
@@ -65,9 +67,25 @@
     if (focus) {
       el.who.focus();
     }
+    if (desk) {
+      desk.start(account, csrf, signedOut);
+    }
+  }
+
+  function signedOut(text) {
+    if (desk) {
+      desk.stop();
+    }
+    csrf = null;
+    showLogin(false);
+    say(text, "error");
+    el.title.focus();
   }
 
   function showLogin(focus) {
+    if (desk) {
+      desk.stop();
+    }
     el.loading.hidden = true;
     el.signedIn.hidden = true;
     el.form.hidden = false;
@@ -110,6 +128,9 @@
     }
     if (!/^[0-9]{6}$/.test(totp)) {
       return invalid(el.totp, "Koden fra din app skal være seks tal.");
+    }
+    if (desk) {
+      desk.unlockSound(); // the click on "Log ind" lets the page ring later
     }
     el.loginButton.disabled = true;
     el.form.setAttribute("aria-busy", "true");

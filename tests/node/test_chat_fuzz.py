@@ -48,7 +48,7 @@ async def sockets(node: RunningNode, http: aiohttp.ClientSession, clock: ManualC
 async def test_random_chat_frames_get_answers_and_the_node_stays_up(
         node: RunningNode, sockets: Any, clock: ManualClock, batch: list[dict[str, Any]], as_staff: bool) -> None:
     desk, anon = sockets
-    clock.advance(5)  # refill the anonymous connection limit between examples
+    clock.advance(10)  # refill the anonymous connection limit and the refusal allowance between examples
     client = desk if as_staff else await citizen(anon, node.port)
     for frame in batch:
         await client.send(**frame)

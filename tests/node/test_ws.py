@@ -148,3 +148,33 @@ async def test_any_frames_get_an_answer_and_the_node_stays_up(node: RunningNode,
                 assert isinstance(reply["reason"], str) and reply["reason"]
     async with http.get("/healthz") as resp:
         assert resp.status == 200
+
+
+async def test_logout_and_disable_close_open_sockets(node: RunningNode, http: aiohttp.ClientSession,
+                                                     clock: ManualClock) -> None:
+    from node import accounts
+    from node.ws import revalidate
+
+    staff = await enrol(node, clock)
+    first = await login(http, staff)
+    http.cookie_jar.clear()
+    ws = await http.ws_connect("/ws", headers={"Authorization": f"Bearer {first['token']}"})
+    await receive(ws)
+    async with http.post("/api/logout", json={}, headers={"Authorization": f"Bearer {first['token']}"}) as resp:
+        assert resp.status == 200
+    assert await close_code(ws) == 4001
+    second = await login(http, staff)
+    http.cookie_jar.clear()
+    ws = await http.ws_connect("/ws", headers={"Authorization": f"Bearer {second['token']}"})
+    await receive(ws)
+    await node.ctx.store.write(accounts.disable, "Anna", clock.now())  # as `fristed staff disable` does
+    await revalidate(node.runner.app)
+    assert await close_code(ws) == 4001
+
+
+async def close_code(ws: aiohttp.ClientWebSocketResponse) -> object:
+    """Skip the frames the node sends on connect; return the close code."""
+    while True:
+        msg = await ws.receive(timeout=5)
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            return msg.data
