@@ -73,7 +73,36 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def _create_ca(node_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+PRIVATE_NETWORKS = [ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10",
+    "192.0.2.0/24", "fc00::/7", "fe80::/10", "::1/128")]
+
+
+def permitted_names(hostnames: list[str], addresses: list[IPAddress]) -> x509.NameConstraints:
+    """What the local CA may vouch for: this machine's names, ``.local`` and ``localhost``, private
+    networks and the machine's own addresses. A stolen CA key cannot mint certificates for other sites."""
+    dns = list(dict.fromkeys([h for h in hostnames if "." not in h] + ["local", "localhost"]))
+    nets = list(PRIVATE_NETWORKS)
+    nets += [ipaddress.ip_network(a) for a in addresses if not any(a in n for n in nets)]
+    return x509.NameConstraints(permitted_subtrees=[x509.DNSName(d) for d in dns]
+                                + [x509.IPAddress(n) for n in nets], excluded_subtrees=None)
+
+
+def _allowed(cert: x509.Certificate, hostnames: list[str], addresses: list[IPAddress]
+             ) -> tuple[list[str], list[IPAddress]]:
+    """The names and addresses inside the CA's constraints (all of them for an unconstrained CA)."""
+    try:
+        nc = cert.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return hostnames, addresses
+    dns = [g.value for g in nc.permitted_subtrees or [] if isinstance(g, x509.DNSName)]
+    nets = [g.value for g in nc.permitted_subtrees or [] if isinstance(g, x509.IPAddress)]
+    names = [h for h in hostnames if any(h == d or h.endswith("." + d) for d in dns)]
+    return names, [a for a in addresses if any(a in n for n in nets)]
+
+
+def _create_ca(node_name: str, hostnames: list[str],
+               addresses: list[IPAddress]) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "fristed"),
                       x509.NameAttribute(NameOID.COMMON_NAME, f"fristed local CA ({node_name})"[:64])])
@@ -88,6 +117,7 @@ def _create_ca(node_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certifi
                                          data_encipherment=False, key_agreement=False,
                                          encipher_only=False, decipher_only=False), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(permitted_names(hostnames, addresses), critical=True)
             .sign(key, hashes.SHA256()))
     return key, cert
 
@@ -132,9 +162,11 @@ def ensure_local_tls(directory: Path, node_name: str, hostnames: list[str],
         assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
         ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
     else:
-        ca_key, ca_cert = _create_ca(node_name)
+        ca_key, ca_cert = _create_ca(node_name, hostnames, addresses)
         _write_private(ca_key_path, _key_pem(ca_key))
         _write_public(ca_cert_path, ca_cert.public_bytes(serialization.Encoding.PEM))
+    hostnames, addresses = _allowed(ca_cert, hostnames, addresses)
+    hostnames = hostnames or ["localhost"]
     need_leaf = True
     if key_path.exists() and cert_path.exists():
         leaf = x509.load_pem_x509_certificate(cert_path.read_bytes())

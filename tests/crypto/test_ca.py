@@ -157,7 +157,7 @@ def test_fingerprint_format_and_value(tls: TLSFiles) -> None:
 
 
 def test_long_names_are_truncated_in_subjects_only(tmp_path: Path) -> None:
-    long_host = "a" * 63 + ".example"
+    long_host = "a" * 63 + ".local"
     files = ensure_local_tls(tmp_path, "n" * 200, [long_host], [])
     leaf = _leaf(files)
     assert _sans(leaf) == ([long_host], [])
@@ -186,12 +186,12 @@ def test_second_call_reuses_everything_when_names_are_unchanged(tmp_path: Path, 
 def test_reissues_leaf_when_a_hostname_is_added(tmp_path: Path, tls: TLSFiles) -> None:
     directory = tmp_path / "tls"
     before = _snapshot(directory)
-    again = ensure_local_tls(directory, "testnode", HOSTS + ["fristed.example"], ADDRS)
+    again = ensure_local_tls(directory, "testnode", HOSTS + ["fristed-2.local"], ADDRS)
     after = _snapshot(directory)
     assert after["ca.crt"] == before["ca.crt"] and after["ca.key"] == before["ca.key"]
     assert after["server.crt"] != before["server.crt"] and after["server.key"] != before["server.key"]
     assert again.fingerprint == tls.fingerprint
-    assert sorted(_sans(_leaf(again))[0]) == sorted(HOSTS + ["fristed.example"])
+    assert sorted(_sans(_leaf(again))[0]) == sorted(HOSTS + ["fristed-2.local"])
     _leaf(again).verify_directly_issued_by(_ca(again))
 
 
@@ -384,9 +384,9 @@ async def test_tls_handshake_after_the_ca_is_regenerated(tmp_path: Path, tls: TL
 
 
 async def test_tls_handshake_after_reissue(tmp_path: Path, tls: TLSFiles) -> None:
-    again = ensure_local_tls(tmp_path / "tls", "testnode", ["fristed.example"], [])
+    again = ensure_local_tls(tmp_path / "tls", "testnode", ["fristed-2.local"], [])
     assert again.ca_cert is not None
-    await _handshake(again, _trusting_only(again.ca_cert), "fristed.example")
+    await _handshake(again, _trusting_only(again.ca_cert), "fristed-2.local")
     with pytest.raises(ssl.SSLCertVerificationError):
         await _handshake(again, _trusting_only(again.ca_cert), "localhost")
 
@@ -406,3 +406,21 @@ def test_certificate_days_left(tls: TLSFiles) -> None:
     assert ca.LEAF_DAYS - 1 < certificate_days_left(tls.cert) <= ca.LEAF_DAYS
     assert tls.ca_cert is not None
     assert certificate_days_left(tls.ca_cert) > ca.CA_DAYS - 1
+
+
+async def test_ca_is_name_constrained_to_this_node(tmp_path: Path) -> None:
+    """A stolen CA key cannot vouch for outside sites: TLS clients enforce the name constraints."""
+    files = ensure_local_tls(tmp_path / "tls", "n", ["vm", "vm.local", "localhost", "bank.example"],
+                             [ipaddress.ip_address("127.0.0.1")])
+    assert _sans(_leaf(files))[0] == ["vm", "vm.local", "localhost"]
+    constraints = _ca(files).extensions.get_extension_for_class(x509.NameConstraints)
+    assert constraints.critical
+    # sign a leaf for an outside name with the CA key, as a thief would; a client refuses it
+    from cryptography.hazmat.primitives import serialization
+    ca_key = serialization.load_pem_private_key((tmp_path / "tls" / "ca.key").read_bytes(), None)
+    forged_key, forged = ca._issue_leaf(ca_key, _ca(files), ["bank.example"], [])  # type: ignore[arg-type]
+    (tmp_path / "tls" / "server.crt").write_bytes(forged.public_bytes(serialization.Encoding.PEM)
+                                                 + _ca(files).public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "tls" / "server.key").write_bytes(ca._key_pem(forged_key))
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await _handshake(files, _trusting_only(files.ca_cert), "bank.example")
