@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Any, Iterable
 
 from node import audit, conversations as conv_db
@@ -43,6 +44,7 @@ class ChatService:
     def __init__(self, store: Store, clock: Clock) -> None:
         self.store, self.clock = store, clock
         self.citizens: dict[str, Peer] = {}
+        self.watchers: "weakref.WeakSet[Peer]" = weakref.WeakSet()  # every open citizen page
         self.staff: dict[int, set[Peer]] = {}
         self.names: dict[int, str] = {}
         self.roles: dict[int, str] = {}
@@ -81,6 +83,8 @@ class ChatService:
 
     async def connected(self, peer: Peer) -> None:
         if peer.account_id is None:
+            self.watchers.add(peer)
+            await peer.send({"type": "status", "open": self.open})
             return
         account = peer.session.account  # type: ignore[union-attr]
         self.names[account.id], self.roles[account.id] = account.name, account.role
@@ -126,6 +130,14 @@ class ChatService:
         peer = self.citizens.get(cid)
         if peer is not None:
             await peer.send(frame)
+
+    async def _release_citizen(self, cid: str, reason: str) -> None:
+        """Tell the citizen the chat ended and free their connection for a new one."""
+        citizen = self.citizens.pop(cid, None)
+        self.lost_since.pop(cid, None)
+        if citizen is not None:
+            citizen.conversation = None
+            await citizen.send({"type": "chat.ended", "reason": reason})
 
     async def _alert(self, account_ids: Iterable[int], kind: str, conv: Conversation, by: str | None = None,
                      note: str | None = None) -> None:
@@ -177,11 +189,11 @@ class ChatService:
         return {"open": bool(available), "on_duty": len(available), "waiting": waiting,
                 "estimate": estimate_minutes(waiting + 1, len(available), durations),
                 "hours": self.centre.hours, "topics": self.centre.topics, "emergency": self.centre.emergency,
-                "languages": ["da", "en"]}
+                "retention_days": self.centre.retention_days, "languages": ["da", "en"]}
 
     async def _broadcast_open_state(self) -> None:
         frame = {"type": "status", "open": self.open}
-        await self._send_all(self.citizens.values(), frame)
+        await self._send_all(self.watchers, frame)
 
     # ---------------------------------------------------------------- citizen side
 
@@ -207,7 +219,7 @@ class ChatService:
         conv, resume = await self.store.write(conv_db.start, clean, topic, danger, lang, now)
         peer.conversation = conv.id
         self.citizens[conv.id] = peer
-        await peer.send({"type": "chat.started", "conversation": conv.id, "resume": resume,
+        await peer.reply({"type": "chat.started", "conversation": conv.id, "resume": resume,
                          "pseudonym": conv.pseudonym, "state": conv.state})
         await self.queue_changed()
         await self._alert(self.available(), "new", conv)
@@ -228,7 +240,7 @@ class ChatService:
         self.lost_since.pop(conv.id, None)
         history = await self.store.read(conv_db.messages, conv.id)
         staff = self.names.get(conv.owner) if conv.owner is not None and conv.state == "active" else None
-        await peer.send({"type": "chat.resumed", "conversation": conv.id, "pseudonym": conv.pseudonym,
+        await peer.reply({"type": "chat.resumed", "conversation": conv.id, "pseudonym": conv.pseudonym,
                          "state": conv.state, "messages": history, "staff": staff})
         if conv.state == "ended":
             await peer.send({"type": "chat.ended", "reason": conv.end_reason or "ended"})
@@ -247,7 +259,7 @@ class ChatService:
             raise ChatError("chat_ended", "this chat has ended")
         message, new = await self.store.write(conv_db.add_message, cid, "citizen", None, text, client_id,
                                               self.clock.now())
-        await peer.send({"type": "chat.ack", "client_id": client_id, "message": message})
+        await peer.reply({"type": "chat.ack", "client_id": client_id, "message": message})
         if not new:
             return
         if conv.state == "active":
@@ -267,7 +279,7 @@ class ChatService:
             raise ChatError("unknown_message", "you can only delete your own messages")
         conv = await self.store.read(conv_db.get, cid)
         frame = {"type": "chat.deleted", "message": message_id}
-        await peer.send(frame)
+        await peer.reply(frame)
         if conv is not None:
             await self._to_staff_of(conv, {**frame, "conversation": cid})
 
@@ -278,7 +290,7 @@ class ChatService:
         self.citizens.pop(cid, None)
         self.lost_since.pop(cid, None)
         peer.conversation = None
-        await peer.send({"type": "chat.ended", "reason": reason})
+        await peer.reply({"type": "chat.ended", "reason": reason})
         await self._to_staff_of(conv, {"type": "chat.presence", "conversation": cid, "citizen": "left"})
         if conv.owner is None:
             await self.queue_changed()
@@ -287,7 +299,7 @@ class ChatService:
         if topic is not None and topic not in self.centre.topics:
             raise ChatError("bad_topic", "choose one of the topics")
         cid, code = await self.store.write(conv_db.leave_letter, text, topic, lang, self.clock.now())
-        await peer.send({"type": "letter.stored", "code": code})
+        await peer.reply({"type": "letter.stored", "code": code})
         conv = await self.store.read(conv_db.get, cid)
         assert conv is not None
         await self._alert(self.on_duty, "letter", conv)
@@ -295,7 +307,7 @@ class ChatService:
 
     async def read_letter(self, peer: Peer, code: str) -> None:
         status, history = await self.store.write(conv_db.read_letter, code, self.clock.now())
-        await peer.send({"type": "letter.answer", "status": status, "messages": history})
+        await peer.reply({"type": "letter.answer", "status": status, "messages": history})
 
     # ---------------------------------------------------------------- staff side
 
@@ -348,7 +360,8 @@ class ChatService:
             raise ChatError("not_on_duty", "go on duty first")
         conv = await self.store.write(conv_db.take, cid, account_id, self.clock.now())
         opened = await self._opened(conv, account_id, name)
-        await self._send_all(self._staff_peers([account_id]), opened)
+        await peer.reply(opened)
+        await self._send_all([p for p in self._staff_peers([account_id]) if p is not peer], opened)
         await self._to_citizen(conv.id, {"type": "chat.joined", "name": name})
         await self._to_citizen(conv.id, {"type": "chat.state", "state": "active", "position": None, "ahead": 0,
                                          "estimate": None, "open": self.open})
@@ -362,7 +375,7 @@ class ChatService:
             raise ChatError("chat_ended", "this chat has ended")
         message, new = await self.store.write(conv_db.add_message, cid, "staff", name, text, client_id,
                                               self.clock.now())
-        await peer.send({"type": "chat.ack", "client_id": client_id, "conversation": cid, "message": message})
+        await peer.reply({"type": "chat.ack", "client_id": client_id, "conversation": cid, "message": message})
         if new:
             others = [p for p in self._staff_peers({conv.owner, conv.helper}) if p is not peer]
             await self._send_all(others, {"type": "chat.message", "conversation": cid, "message": message})
@@ -443,7 +456,9 @@ class ChatService:
         await self.store.write(conv_db.set_helper, cid, account_id)
         joined = await self.store.read(conv_db.get, cid)
         assert joined is not None
-        await self._send_all(self._staff_peers([account_id]), await self._opened(joined, account_id, name))
+        opened = await self._opened(joined, account_id, name)
+        await peer.reply(opened)
+        await self._send_all([p for p in self._staff_peers([account_id]) if p is not peer], opened)
         await self._send_all(self._staff_peers([conv.owner, conv.helper]),
                              {"type": "note.added", "conversation": cid,
                               "note": {"ts": self.clock.now(), "author": name, "text": f"{name} er med nu."}})
@@ -454,7 +469,7 @@ class ChatService:
         """Show one of your own conversations again (after a reconnect or on a second device)."""
         account_id, name = self._account(peer)
         conv = await self._participant(peer, cid)
-        await peer.send(await self._opened(conv, account_id, name))
+        await peer.reply(await self._opened(conv, account_id, name))
 
     async def end(self, peer: Peer, cid: str, topic: str, outcome: str | None) -> None:
         account_id, _ = self._account(peer)
@@ -467,7 +482,7 @@ class ChatService:
             conv_db.register(conn, ended, topic, outcome, now)
             return ended
         ended = await self.store.write(_end)
-        await self._to_citizen(cid, {"type": "chat.ended", "reason": ended.end_reason or "ended"})
+        await self._release_citizen(cid, ended.end_reason or "ended")
         await self._to_staff_of(conv, {"type": "chat.closed", "conversation": cid, "reason": "ended"})
         for account in {conv.owner, conv.helper} - {None}:
             await self._send_mine(account)  # type: ignore[arg-type]
@@ -481,10 +496,7 @@ class ChatService:
             ended = conv_db.end(conn, cid, "blocked", now, forget_resume=True)
             conv_db.register(conn, ended, conv.topic or "Andet", "blocked", now)
         await self.store.write(_block)
-        citizen = self.citizens.pop(cid, None)
-        if citizen is not None:
-            citizen.conversation = None
-            await citizen.send({"type": "chat.ended", "reason": "blocked"})
+        await self._release_citizen(cid, "blocked")
         await self._to_staff_of(conv, {"type": "chat.closed", "conversation": cid, "reason": "blocked"})
         for account in {conv.owner, conv.helper} - {None}:
             await self._send_mine(account)  # type: ignore[arg-type]
@@ -498,7 +510,7 @@ class ChatService:
                              item["pseudonym"])
             return items
         items = await self.store.write(_read)
-        await peer.send({"type": "letters", "items": [{k: v for k, v in i.items() if k != "pseudonym"}
+        await peer.reply({"type": "letters", "items": [{k: v for k, v in i.items() if k != "pseudonym"}
                                                       for i in items]})
 
     async def reply_letter(self, peer: Peer, cid: str, text: str) -> None:
@@ -524,7 +536,7 @@ class ChatService:
                 continue
             reason = "lost" if cid in gone else "timeout"
             await self.store.write(conv_db.end, cid, reason, now, forget_resume=True)
-            await self._to_citizen(cid, {"type": "chat.ended", "reason": reason})
+            await self._release_citizen(cid, reason)
             await self._to_staff_of(conv, {"type": "chat.presence", "conversation": cid, "citizen": "left"})
             changed = True
         if changed:

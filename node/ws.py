@@ -41,6 +41,7 @@ class Peer:
         self.refused = 0
         self.allowance: TokenBucket | None = None  # refused frames the connection may still send
         self.conversation: str | None = None  # a citizen's current chat
+        self.reply_to: str | None = None  # the ``id`` of the frame being handled, echoed by :meth:`reply`
 
     @property
     def account_id(self) -> int | None:
@@ -49,6 +50,10 @@ class Peer:
     @property
     def name(self) -> str | None:
         return self.session.account.name if self.session else None
+
+    async def reply(self, frame: dict[str, Any]) -> bool:
+        """Send the direct answer to the frame being handled, carrying its ``id``."""
+        return await self.send({**frame, "id": self.reply_to} if self.reply_to else frame)
 
     async def send(self, frame: dict[str, Any]) -> bool:
         """Send a frame; False if the socket is gone."""
@@ -62,7 +67,7 @@ class Peer:
 
 
 async def _ping(peer: Peer, msg: Message) -> None:
-    await peer.send({"type": "pong", **({"id": msg.id} if msg.id else {})})
+    await peer.reply({"type": "pong"})
 
 
 def install(app: web.Application) -> None:
@@ -164,6 +169,7 @@ async def _dispatch(peer: Peer, data: str | bytes, handlers: dict[str, Handler])
         peer.refused += 1
         await peer.send(error_frame("unknown_type", f"'{msg.type}' is not served here", msg.id))
         return
+    peer.reply_to = msg.id
     try:
         await handler(peer, msg)
     except InvalidInput as exc:
@@ -174,3 +180,5 @@ async def _dispatch(peer: Peer, data: str | bytes, handlers: dict[str, Handler])
     except Exception:
         log.exception("handler failed", extra={"event": "ws_error"})
         await peer.send(error_frame("internal", "the node could not do that; nothing was changed", msg.id))
+    finally:
+        peer.reply_to = None

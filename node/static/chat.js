@@ -21,7 +21,7 @@
       loading: "Vent lidt …",
       startTitle: "Skriv med et menneske",
       startLead: "Her kan du skrive med en fra værestedet. Du behøver ikke sige, hvem du er.",
-      startSafe: "Intet bliver optaget. Du kan slette dine beskeder. Du kan stoppe når som helst.",
+      startSafe: "Vi kan ikke se, hvem du er. Samtalen bliver slettet af sig selv efter en tid. Du kan selv slette dine beskeder. Du kan stoppe når som helst.",
       dangerQuestion: "Er du i fare lige nu?",
       dangerMissing: "Svar Ja eller Nej.",
       yes: "Ja",
@@ -66,7 +66,7 @@
       copyFailed: "Det virkede ikke. Skriv koden ned i stedet.",
       readTitle: "Læs svar",
       readLabel: "Din kode",
-      readHint: "Koden står på det papir, du skrev den på. Den ser sådan ud: AB12-CD34-EF56-7890",
+      readHint: "Skriv den kode, du fik, da du sendte dit brev. Den ser sådan ud: AB12-CD34-EF56-7890",
       readButton: "Læs svar",
       readEmpty: "Skriv din kode først.",
       readWrong: "Koden passer ikke. Tjek den, og prøv igen. Hvis du har læst svaret før, virker koden ikke mere.",
@@ -154,7 +154,7 @@
       loading: "One moment …",
       startTitle: "Write to a person",
       startLead: "Here you can write to someone from the drop-in centre. You do not have to say who you are.",
-      startSafe: "Nothing is recorded. You can delete your messages. You can stop at any time.",
+      startSafe: "We cannot see who you are. The chat is deleted by itself after a while. You can delete your own messages. You can stop at any time.",
       dangerQuestion: "Are you in danger right now?",
       dangerMissing: "Answer Yes or No.",
       yes: "Yes",
@@ -199,7 +199,7 @@
       copyFailed: "That did not work. Write the code down instead.",
       readTitle: "Read an answer",
       readLabel: "Your code",
-      readHint: "The code is on the paper you wrote it on. It looks like this: AB12-CD34-EF56-7890",
+      readHint: "Write the code you got when you sent your letter. It looks like this: AB12-CD34-EF56-7890",
       readButton: "Read the answer",
       readEmpty: "Write your code first.",
       readWrong: "The code is not right. Check it and try again. If you have read the answer before, the code no longer works.",
@@ -884,7 +884,15 @@
     el.startButton.disabled = true;
     el.startButton.textContent = t("starting");
     el.startForm.setAttribute("aria-busy", "true");
-    chat.start({ danger: danger, name: name || null, topic: topicInput ? topicInput.value : null, lang: lang })
+    const fields = { danger: danger, name: name || null, topic: topicInput ? topicInput.value : null, lang: lang };
+    chat.start(fields)
+      .catch((err) => {
+        // The node still ties this socket to the chat that just ended: start again on a fresh one.
+        if (err.code !== "already_in_chat") {
+          throw err;
+        }
+        return conn.reconnect().then(() => chat.start(fields));
+      })
       .then((reply) => {
         if (reply === null && view !== "chat") {
           resetStartForm();
@@ -1194,8 +1202,12 @@
     focusOn(el.text);
   }
 
+  // On a phone, Enter makes a new line and the Send button sends (as in most phone chat apps);
+  // with a keyboard and mouse, Enter sends and Shift+Enter makes a new line.
+  const touchFirst = window.matchMedia("(pointer: coarse)").matches;
+
   function onTextKey(event) {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !touchFirst) {
       event.preventDefault();
       el.sendForm.requestSubmit();
     }
@@ -1277,7 +1289,12 @@
 
   function showCode(code) {
     letterCode = String(code);
-    el.code.textContent = letterCode;
+    el.code.textContent = "";
+    const shown = make("span", "code-text", letterCode);
+    shown.setAttribute("aria-hidden", "true");
+    // Screen readers get it one character at a time, group by group: "F 8 8 5, 7 A F 8, …".
+    const spoken = make("span", "sr-only", letterCode.split("-").map((g) => g.split("").join(" ")).join(", "));
+    el.code.append(shown, spoken);
     el.codeBox.hidden = false;
     el.letterForm.hidden = true;
     el.letterText.value = "";
@@ -1371,15 +1388,17 @@
     }
   }
 
+  let downTimer = 0;
+
   conn.on("status", (info) => {
     if (exiting) {
       return;
     }
-    if (info.state === "waiting") {
+    if (info.state === "waiting" && !downTimer && !connWasDown) {
       // Say it only when it lasts: a quick reconnect needs no alarm.
-      window.clearTimeout(connTimer);
-      connTimer = window.setTimeout(() => {
-        if (!conn.ready && !exiting) {
+      downTimer = window.setTimeout(() => {
+        downTimer = 0;
+        if (!conn.ready && !exiting && conn.state !== "closed") {
           connWasDown = true;
           renderConn("down");
         }
@@ -1406,6 +1425,8 @@
   });
 
   conn.on("welcome", () => {
+    window.clearTimeout(downTimer);
+    downTimer = 0;
     if (connWasDown) {
       connWasDown = false;
       renderConn("back");
@@ -1476,7 +1497,13 @@
     buzz();
   });
 
-  chat.on("message", (frame) => addMessage(frame.message));
+  chat.on("message", (frame) => {
+    if (frame.message && frame.message.from === "staff") {
+      window.clearTimeout(staffTypingTimer); // they have sent what they were writing
+      say(el.typing, "");
+    }
+    addMessage(frame.message);
+  });
 
   chat.on("ack", (info) => {
     const li = pendingEls.get(info.client_id);
@@ -1627,6 +1654,9 @@
 
   /* ------------------------------------------------------------------ start */
 
+  if (touchFirst) {
+    el.text.setAttribute("enterkeyhint", "enter");
+  }
   applyLanguage();
   conn.connect();
   if (chat.hasChat()) {

@@ -123,6 +123,20 @@
       }
     }
 
+    /** Drop the socket and open a fresh one at once; resolves on the node's welcome (or after 10 s). */
+    reconnect() {
+      return new Promise((resolve) => {
+        let off = null;
+        const timer = global.setTimeout(() => { off(); resolve(false); }, 10000);
+        off = this.on("welcome", () => { global.clearTimeout(timer); off(); resolve(true); });
+        this._stopped = false;
+        if (this.socket) {
+          this._drop(this.socket);
+        }
+        this._connectNow();
+      });
+    }
+
     /** Close for good: no reconnect. */
     close() {
       this._stopped = true;

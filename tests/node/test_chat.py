@@ -330,3 +330,26 @@ async def test_lost_waiting_citizen_is_dropped_after_grace(node: RunningNode, ht
     await chat.sweep()
     assert (await chat.status())["waiting"] == 0
     assert (await vol.expect("queue", items=[]))["items"] == []
+
+
+async def test_replies_carry_the_request_id_and_a_socket_can_chat_again(
+        node: RunningNode, http: aiohttp.ClientSession, anon: aiohttp.ClientSession, clock: ManualClock) -> None:
+    vol = await on_duty(node, http, clock)
+    c = await citizen(anon, node.port)
+    started = await c.request("chat.start", "chat.started", danger=False, id="r1")
+    assert started["id"] == "r1"
+    assert (await c.request("chat.send", "chat.ack", text="hej", client_id="a", id="r2"))["id"] == "r2"
+    opened = await vol.request("chat.take", "chat.opened", id="t1")
+    assert opened["id"] == "t1"
+    await vol.send(type="chat.end", conversation=started["conversation"], topic="Andet")
+    assert (await c.expect("chat.ended"))["reason"] == "ended"
+    again = await c.request("chat.start", "chat.started", danger=False)
+    assert again["type"] == "chat.started" and again["conversation"] != started["conversation"]
+
+
+async def test_every_citizen_page_hears_when_the_chat_opens(node: RunningNode, http: aiohttp.ClientSession,
+                                                            anon: aiohttp.ClientSession, clock: ManualClock) -> None:
+    page = await citizen(anon, node.port)
+    assert (await page.expect("status"))["open"] is False
+    await on_duty(node, http, clock)
+    assert (await page.expect("status", open=True))["open"] is True
