@@ -324,13 +324,14 @@ class ChatService:
 
     async def _opened(self, conv: Conversation, account_id: int, reader: str) -> dict[str, Any]:
         """The ``chat.opened`` frame; reading a stored conversation is audited."""
-        def _read(conn: Connection) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        def _read(conn: Connection) -> tuple[Conversation, list[dict[str, Any]], list[dict[str, Any]]]:
             audit.record(conn, self.clock.now(), reader, "conversation_read", "conversation", conv.id,
                          conv.pseudonym)
-            return conv_db.messages(conn, conv.id), conv_db.notes(conn, conv.id)
-        history, notes = await self.store.write(_read)
-        return {"type": "chat.opened", **conv.summary(), "messages": history, "notes": notes,
-                "role": "owner" if conv.owner == account_id else "helper", "citizen": self._presence(conv)}
+            fresh = conv_db.get(conn, conv.id)  # the citizen may have left since ``conv`` was read
+            return fresh or conv, conv_db.messages(conn, conv.id), conv_db.notes(conn, conv.id)
+        fresh, history, notes = await self.store.write(_read)
+        return {"type": "chat.opened", **fresh.summary(), "messages": history, "notes": notes,
+                "role": "owner" if fresh.owner == account_id else "helper", "citizen": self._presence(fresh)}
 
     async def set_duty(self, peer: Peer, on: bool, open_chats: str | None, to: str | None) -> None:
         account_id, name = self._account(peer)
@@ -434,15 +435,14 @@ class ChatService:
     async def escalate(self, peer: Peer, cid: str, note: str | None) -> None:
         account_id, name = self._account(peer)
         conv = await self._participant(peer, cid)
-        def _escalate(conn: Connection) -> None:
+        def _escalate(conn: Connection) -> dict[str, Any]:
             conv_db.mark_escalated(conn, cid)
-            conv_db.add_note(conn, cid, name, f"Bad om hjælp. {note or ''}".strip(), self.clock.now())
-        await self.store.write(_escalate)
+            return conv_db.add_note(conn, cid, name, f"Bad om hjælp. {note or ''}".strip(), self.clock.now())
+        stored = await self.store.write(_escalate)
+        # a crisis rings every connected staff or admin console, on duty or not
         ring = [a for a, role in self.roles.items() if role in STAFF_ROLES and a != account_id and self.staff.get(a)]
         await self._alert(ring, "escalation", conv, name, note)
-        await peer.send({"type": "note.added", "conversation": cid,
-                         "note": {"ts": self.clock.now(), "author": name,
-                                  "text": f"Bad om hjælp. {note or ''}".strip()}})
+        await self._to_staff_of(conv, {"type": "note.added", "conversation": cid, "note": stored})
 
     async def join(self, peer: Peer, cid: str) -> None:
         account_id, name = self._account(peer)
@@ -453,15 +453,17 @@ class ChatService:
             raise ChatError("chat_ended", "this chat is not active")
         if account_id in (conv.owner, conv.helper):
             raise ChatError("already_taken", "you are in this conversation already")
-        await self.store.write(conv_db.set_helper, cid, account_id)
+        def _join(conn: Connection) -> dict[str, Any]:
+            conv_db.set_helper(conn, cid, account_id)
+            return conv_db.add_note(conn, cid, name, f"{name} er med nu.", self.clock.now())
+        stored = await self.store.write(_join)
         joined = await self.store.read(conv_db.get, cid)
         assert joined is not None
         opened = await self._opened(joined, account_id, name)
         await peer.reply(opened)
         await self._send_all([p for p in self._staff_peers([account_id]) if p is not peer], opened)
         await self._send_all(self._staff_peers([conv.owner, conv.helper]),
-                             {"type": "note.added", "conversation": cid,
-                              "note": {"ts": self.clock.now(), "author": name, "text": f"{name} er med nu."}})
+                             {"type": "note.added", "conversation": cid, "note": stored})
         await self._to_citizen(cid, {"type": "chat.joined", "name": name})
         await self._send_mine(account_id)
 
@@ -473,7 +475,7 @@ class ChatService:
 
     async def end(self, peer: Peer, cid: str, topic: str, outcome: str | None) -> None:
         account_id, _ = self._account(peer)
-        if topic not in self.centre.topics:
+        if topic not in self.centre.topics and topic != "Andet":
             raise ChatError("bad_topic", "choose one of the topics")
         conv = await self._participant(peer, cid)
         now = self.clock.now()

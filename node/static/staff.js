@@ -24,6 +24,7 @@
   };
 
   let csrf = null; // memory only: never localStorage, never the URL
+  let account = null; // who is signed in, for the desk
 
   function say(text, kind, detail) {
     el.status.className = "status" + (kind ? " is-" + kind : "");
@@ -59,7 +60,8 @@
     return Object.prototype.hasOwnProperty.call(ROLES, role) ? ROLES[role] : String(role);
   }
 
-  function showSignedIn(account, focus) {
+  function showSignedIn(who, focus) {
+    account = who;
     el.loading.hidden = true;
     el.form.hidden = true;
     el.who.textContent = "Logget ind som " + account.name + " (" + roleName(account.role) + ")";
@@ -83,6 +85,7 @@
   }
 
   function showLogin(focus) {
+    account = null;
     if (desk) {
       desk.stop();
     }
@@ -163,6 +166,9 @@
 
   async function logout() {
     el.logoutButton.disabled = true;
+    if (desk) {
+      desk.stop(); // first, so the node closing the socket is not taken for an expired session
+    }
     let result;
     try {
       result = await api.postJSON("/api/logout", {}, csrf);
@@ -177,6 +183,9 @@
       return;
     }
     problem(result, "Det lykkedes ikke at logge ud. Prøv igen.");
+    if (desk && account) {
+      desk.start(account, csrf, signedOut);
+    }
   }
 
   el.showPassword.addEventListener("change", function () {

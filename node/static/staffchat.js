@@ -12,6 +12,7 @@
   const TYPING_SEND_MS = 4000;    // at most one "typing" frame per 4 s while typing
   const TYPING_IDLE_MS = 5000;    // "stopped typing" after 5 s without a keystroke
   const TYPING_SHOW_MS = 12000;   // hide the other side's indicator if no update came
+  const SESSION_ENDED = 4001;     // close code: the node ended this login (logout, expiry, disabled)
   const ERRORS = {
     already_taken: "En anden har allerede taget samtalen.",
     queue_empty: "Der er ingen i køen lige nu.",
@@ -201,7 +202,6 @@
     this.onSignedOut = onSignedOut;
     this.link = null;
     this.connected = false;
-    this.everConnected = false;
     this.duty = false;
     this.dutyKnown = false;
     this.queue = [];
@@ -218,7 +218,8 @@
     this.requests = new Map();      // frame id -> what it was for
     this.timers = [];
     this.typingOut = { conv: null, last: 0, idle: null };
-    this.pendingOffDuty = false;
+    this.resync = false;
+    this.stopped = false;
     this.bound = [];
   }
 
@@ -242,6 +243,7 @@
   };
 
   Desk.prototype.stop = function () {
+    this.stopped = true;
     if (this.link) {
       this.link.close();
       this.link = null;
@@ -371,10 +373,8 @@
     const select = $("end-topic");
     const current = select.value;
     select.textContent = "";
-    const topics = this.topics.slice();
-    if (topics.indexOf("Andet") < 0) {
-      topics.push("Andet");
-    }
+    // The node accepts only the centre's own topics; "Andet" stands in if they could not be read.
+    const topics = this.topics.length ? this.topics.slice() : ["Andet"];
     for (const t of topics) {
       const option = make("option", null, t);
       option.value = t;
@@ -389,22 +389,37 @@
 
   Desk.prototype.onOpen = function () {
     this.connected = true;
-    this.everConnected = true;
     this.showConnection("Forbundet", "ok");
     this.renderDuty();
     this.renderQueue();
   };
 
+  Desk.prototype.signedOut = function () {
+    if (this.stopped) {
+      return;
+    }
+    this.stopped = true;
+    if (this.onSignedOut) {
+      this.onSignedOut("Du er blevet logget ud. Log ind igen.");
+    }
+  };
+
   Desk.prototype.onClose = async function (info) {
+    if (info && info.code === SESSION_ENDED) {
+      this.signedOut();
+      return;
+    }
     this.connected = false;
     this.dutyKnown = false;
+    this.requests.clear(); // their answers will not come on this socket
+    this.busy = false;
     this.showConnection("Forbindelsen er væk – prøver igen …", "error");
     this.renderDuty();
     this.renderQueue();
     // A refused upgrade looks like a plain close in the browser: check whether the session ended.
     const me = await api.getJSON("/api/me");
-    if (me.status === 401 && this.onSignedOut) {
-      this.onSignedOut("Du er blevet logget ud. Log ind igen.");
+    if (me.status === 401) {
+      this.signedOut();
     }
   };
 
@@ -416,9 +431,16 @@
   };
 
   const FRAMES = {
-    welcome: function () {
-      // After a reconnect: messages not yet acknowledged are sent again with the same client_id,
-      // which the node acknowledges without storing a duplicate.
+    welcome: function (frame) {
+      if (frame.role === "citizen") {
+        // The session is gone (expired, logged out elsewhere): the socket is anonymous now.
+        this.signedOut();
+        return;
+      }
+      // The next "mine" re-opens every conversation, so messages missed while away are shown.
+      this.resync = true;
+      // Messages not yet acknowledged are sent again with the same client_id, which the node
+      // acknowledges without storing a duplicate.
       for (const conv of this.convs.values()) {
         if (conv.closed) {
           continue;
@@ -468,20 +490,26 @@
         const k = key(c.conversation);
         keys.add(k);
         let conv = this.convs.get(k);
+        const known = !!conv;
         if (!conv) {
           conv = this.addConversation(c);
-          // A page reload: fetch the history of a chat that is already ours.
-          this.send({ type: c.role === "helper" ? "chat.join" : "chat.take", conversation: c.conversation },
-                    { kind: "reopen", conversation: c.conversation });
         } else {
           conv.role = c.role || conv.role;
           conv.risk = !!c.risk;
         }
+        if (!known || this.resync) {
+          // After a page reload or a reconnect: fetch the whole transcript and notes again.
+          this.send({ type: "chat.open", conversation: c.conversation }, { kind: "reopen", conversation: c.conversation });
+        }
       }
+      this.resync = false;
       for (const conv of this.convs.values()) {
         if (!keys.has(conv.key) && !conv.closed && conv.loaded) {
           this.closeConversation(conv, null);
         }
+      }
+      if (this.active === null && this.order.length) {
+        this.active = this.order[0];
       }
       this.renderTabs();
       this.renderConversation();
@@ -639,15 +667,29 @@
         this.requests.delete(frame.id);
       }
       this.setBusy(false);
+      if (request && request.kind === "duty") {
+        for (const conv of this.convs.values()) {
+          conv.endedByMe = false;
+        }
+      } else if (request && request.conversation !== undefined && request.conversation !== null) {
+        const conv = this.convs.get(key(request.conversation));
+        if (conv && request.kind !== "reopen") {
+          conv.endedByMe = false; // the transfer, end or block did not happen: the tab stays
+        }
+      }
       if (frame.code === "has_open_chats") {
         this.askOffDuty();
         return;
       }
       if (request && request.kind === "reopen") {
-        // The node has no way to send the history of a chat that is ours already (after a reload):
-        // the conversation goes on, only earlier messages cannot be shown.
         const conv = this.convs.get(key(request.conversation));
-        if (conv && !conv.loaded) {
+        if (!conv) {
+          return;
+        }
+        if (frame.code === "not_yours" || frame.code === "unknown_conversation" || frame.code === "chat_ended") {
+          this.closeConversation(conv, null, ERRORS[frame.code]);
+        } else if (!conv.loaded) {
+          // The conversation goes on; only the earlier messages cannot be shown.
           conv.loaded = true;
           conv.historyMissing = true;
           this.renderConversation();
@@ -782,6 +824,10 @@
     let body = [who, topic].filter(Boolean).join(" · ");
     if (kind === "new") {
       title = risk ? "I FARE: ny samtale venter" : "Ny samtale venter";
+      if (info && info.from) {
+        // A chat sent back to the queue by a colleague, with their note.
+        body = [body, "sat tilbage i køen af " + info.from, info.note].filter(Boolean).join(" – ");
+      }
     } else if (kind === "escalation") {
       title = (info.from || "En kollega") + " har brug for hjælp";
       body = [body, info.note].filter(Boolean).join(" – ");
@@ -834,7 +880,9 @@
     }
     box.hidden = false;
     let urgent = false;
-    for (const a of this.alerts.values()) {
+    const isUrgent = (a) => a.risk || a.kind === "escalation";
+    const ordered = Array.from(this.alerts.values()).sort((a, b) => Number(isUrgent(b)) - Number(isUrgent(a)));
+    for (const a of ordered) {
       urgent = urgent || a.risk || a.kind === "escalation";
       const li = make("li", "alert-item" + (a.risk || a.kind === "escalation" ? " is-urgent" : ""));
       const text = make("p", "alert-text");
@@ -872,8 +920,7 @@
     if (fresh) {
       $("alert-live").textContent = fresh.title + (fresh.body ? ": " + fresh.body : "");
     }
-    const first = this.alerts.values().next().value;
-    alerter.startFlash(first.title);
+    alerter.startFlash(ordered[0].title);
   };
 
   /* ---------------------------------------------------------------- actions */
@@ -968,7 +1015,10 @@
     const clientId = newId("c");
     conv.pending.set(clientId, { text: text, ts: Date.now() / 1000 });
     this.stopTyping();
-    this.send({ type: "chat.send", conversation: conv.ref, text: text, client_id: clientId });
+    if (!this.link || !this.link.send({ type: "chat.send", conversation: conv.ref, text: text, client_id: clientId })) {
+      // Kept as pending: it is sent again, with the same client_id, as soon as the link is back.
+      this.say("Der er ingen forbindelse lige nu. Beskeden bliver sendt, når forbindelsen er tilbage.", "error");
+    }
     box.value = "";
     conv.draft = "";
     this.renderMessages(conv, true);
@@ -991,7 +1041,9 @@
       }
       out.conv = conv.key;
       out.last = now;
-      this.send({ type: "chat.typing", conversation: conv.ref, active: true });
+      if (this.link) {
+        this.link.send({ type: "chat.typing", conversation: conv.ref, active: true });
+      }
     }
     clearTimeout(out.idle);
     out.idle = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
@@ -1047,6 +1099,8 @@
     if (conv.openForm) {
       if (name === "transfer") {
         this.fillTransferTargets();
+      } else if (name === "end" && conv.topic && this.topics.indexOf(conv.topic) >= 0) {
+        $("end-topic").value = conv.topic;
       }
       $(name + "-title").focus();
     }
