@@ -254,11 +254,8 @@ class ChatService:
 
     async def citizen_send(self, peer: Peer, text: str, client_id: str) -> None:
         cid = self._citizen_conversation(peer)
-        conv = await self.store.read(conv_db.get, cid)
-        if conv is None or conv.state == "ended":
-            raise ChatError("chat_ended", "this chat has ended")
-        message, new = await self.store.write(conv_db.add_message, cid, "citizen", None, text, client_id,
-                                              self.clock.now())
+        conv, message, new = await self.store.write(conv_db.post, cid, "citizen", None, text, client_id,
+                                                    self.clock.now())
         await peer.reply({"type": "chat.ack", "client_id": client_id, "message": message})
         if not new:
             return
@@ -371,11 +368,8 @@ class ChatService:
 
     async def staff_send(self, peer: Peer, cid: str, text: str, client_id: str) -> None:
         account_id, name = self._account(peer)
-        conv = await self._participant(peer, cid)
-        if conv.state != "active":
-            raise ChatError("chat_ended", "this chat has ended")
-        message, new = await self.store.write(conv_db.add_message, cid, "staff", name, text, client_id,
-                                              self.clock.now())
+        conv, message, new = await self.store.write(conv_db.post, cid, "staff", name, text, client_id,
+                                                    self.clock.now(), account_id)
         await peer.reply({"type": "chat.ack", "client_id": client_id, "conversation": cid, "message": message})
         if new:
             others = [p for p in self._staff_peers({conv.owner, conv.helper}) if p is not peer]

@@ -15,7 +15,7 @@ import segno
 
 from crypto.backup import BackupError
 from crypto.storekey import KeyFileError, read_key_file
-from node import __version__, accounts, audit, logs
+from node import __version__, accounts, audit, doctor, logs
 from node.accounts import AccountError
 from node.backup import restore_backup, write_backup
 from node.config import NodeConfig
@@ -208,6 +208,10 @@ def parser() -> argparse.ArgumentParser:
     rk = sub.add_parser("rekey", help="give the store a new key (stop the node first)")
     rk.add_argument("--key-custody", choices=("file", "passphrase"))
     rk.set_defaults(func=cmd_rekey)
+
+    dr = sub.add_parser("doctor", help="check this node and print plain-language findings")
+    doctor.add_arguments(dr)
+    dr.set_defaults(func=doctor.main)
     return p
 
 

@@ -125,6 +125,18 @@ def add_message(conn: Connection, conversation_id: str, sender: str, author: str
             "text": text, "deleted": False}, True
 
 
+def post(conn: Connection, conversation_id: str, sender: str, author: str | None, text: str, client_id: str,
+         now: float, account_id: int | None = None) -> tuple[Conversation, dict[str, Any], bool]:
+    """Check that the chat is open (and, for staff, theirs) and persist a message, in one transaction."""
+    conv = require(conn, conversation_id)
+    if account_id is not None and account_id not in (conv.owner, conv.helper):
+        raise ChatError("not_yours", "this conversation is not yours")
+    if conv.state == "ended" or (account_id is not None and conv.state != "active"):
+        raise ChatError("chat_ended", "this chat has ended")
+    message, new = add_message(conn, conversation_id, sender, author, text, client_id, now)
+    return conv, message, new
+
+
 def messages(conn: Connection, conversation_id: str) -> list[dict[str, Any]]:
     rows = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? ORDER BY id",
                         (conversation_id,)).fetchall()

@@ -26,7 +26,6 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
-from urllib.parse import urlsplit
 
 from cryptography import x509
 
@@ -148,7 +147,8 @@ def check_certificate(data_dir: Path, cert: Path | None = None) -> Finding:
     pin = ""
     ca = data_dir / "tls" / "ca.crt"
     if cert is None and ca.exists():
-        pin = f" Devices trust the node's own CA, fingerprint {fingerprint(x509.load_pem_x509_certificate(ca.read_bytes()))}."
+        ca_fp = fingerprint(x509.load_pem_x509_certificate(ca.read_bytes()))
+        pin = f" Devices trust the node's own CA, fingerprint {ca_fp}."
     renew = ("certbot renews it; check: sudo certbot renew --dry-run" if cert is not None
              else "the node renews it when it restarts: sudo systemctl restart fristed")
     if days <= 0:
@@ -440,13 +440,10 @@ def _size(n: float) -> str:
 
 
 def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} seconds"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} minutes"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:.0f} hours"
-    return f"{seconds / 86400:.0f} days"
+    scales = ((90.0, 1, "second"), (90.0 * 60, 60, "minute"), (48.0 * 3600, 3600, "hour"), (float("inf"), 86400, "day"))
+    size, unit = next((size, unit) for limit, size, unit in scales if seconds < limit)
+    count = round(seconds / size)
+    return f"{count} {unit}{'' if count == 1 else 's'}"
 
 
 def _days(days: float) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from node.validation import InvalidInput, parse_json_object
+from node.validation import FORBIDDEN_CHARS, InvalidInput, parse_json_object
 
 MAX_FRAME = 16 * 1024
 
@@ -69,7 +69,7 @@ def _check_field(name: str, spec: Field, value: Any) -> Any:
         if not isinstance(value, str) or len(value) > spec.max_len:
             raise InvalidInput(f"field '{name}' must be text of at most {spec.max_len} characters",
                                "bad_field")
-        if any(0xD800 <= ord(ch) <= 0xDFFF or (ord(ch) < 32 and ch not in "\n\t") for ch in value):
+        if FORBIDDEN_CHARS.search(value):
             raise InvalidInput(f"field '{name}' contains control characters", "bad_field")
     elif spec.kind in (list, dict):
         if not isinstance(value, spec.kind) or len(value) > spec.max_len:

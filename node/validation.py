@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 MAX_BODY = 16 * 1024
+# control characters other than tab and newline, and lone surrogates
+FORBIDDEN_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
 class InvalidInput(ValueError):
@@ -39,7 +42,7 @@ def text_field(body: dict[str, Any], name: str, *, max_len: int = 256, min_len: 
         raise InvalidInput(f"field '{name}' must be text", "bad_field")
     if not min_len <= len(value) <= max_len:
         raise InvalidInput(f"field '{name}' must have {min_len}–{max_len} characters", "bad_field")
-    if any((ord(ch) < 32 and ch not in "\n\t") or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+    if FORBIDDEN_CHARS.search(value):
         raise InvalidInput(f"field '{name}' contains control characters", "bad_field")
     return value
 

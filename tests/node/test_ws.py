@@ -18,10 +18,13 @@ def origin(node: RunningNode) -> str:
 
 
 async def receive(ws: aiohttp.ClientWebSocketResponse) -> dict[str, object]:
-    msg = await ws.receive(timeout=5)
-    assert msg.type == aiohttp.WSMsgType.TEXT, msg
-    data: dict[str, object] = json.loads(msg.data)
-    return data
+    """The next frame, skipping the chat's connect-time frames (status, duty, mine, queue)."""
+    while True:
+        msg = await ws.receive(timeout=5)
+        assert msg.type == aiohttp.WSMsgType.TEXT, msg
+        data: dict[str, object] = json.loads(msg.data)
+        if data.get("type") not in ("status", "duty", "mine", "queue"):
+            return data
 
 
 async def test_cross_origin_websocket_is_refused(node: RunningNode, http: aiohttp.ClientSession) -> None:
@@ -96,6 +99,8 @@ async def test_oversize_frame_closes_with_reason(node: RunningNode, http: aiohtt
         await receive(ws)
         await ws.send_str(json.dumps({"type": "ping", "id": "x" * 40_000}))
         msg = await ws.receive(timeout=5)
+        while msg.type == aiohttp.WSMsgType.TEXT:  # connect-time frames sent before the close
+            msg = await ws.receive(timeout=5)
         assert msg.type == aiohttp.WSMsgType.CLOSE
         assert msg.data == 1009  # "message too big"; the socket's own code turns 1006 as TLS drops
     async with http.get("/healthz") as resp:
