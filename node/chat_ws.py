@@ -1,4 +1,4 @@
-"""The chat's WebSocket message types (see docs/chat-protocol.md) and their handlers."""
+"""The chat's WebSocket message types (see docs/api.md section 6) and their handlers."""
 from __future__ import annotations
 
 from aiohttp import web

@@ -1,4 +1,4 @@
-/* fristed: the browser side of the WebSocket protocol (docs/chat-protocol.md). No page logic here.
+/* fristed: the browser side of the WebSocket protocol (docs/api.md section 6). No page logic here.
 
    Two layers, in the spirit of Galène's protocol.js:
    - Connection: one socket to wss://<this host>/ws that reconnects by itself with backoff, typed

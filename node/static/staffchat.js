@@ -1,7 +1,7 @@
 /* fristed: the staff desk (queue, conversations, notes, alerts) on top of /ws.
    Needs /static/api.js. The WebSocket itself is opened through /static/protocol.js (the shared
    browser client); this file holds page logic only. staff.js calls fristedDesk.start() after login
-   and fristedDesk.stop() at logout. The protocol is docs/chat-protocol.md. */
+   and fristedDesk.stop() at logout. The protocol is docs/api.md section 6. */
 "use strict";
 
 (function (global) {
