@@ -59,6 +59,14 @@ async def http(node: RunningNode) -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+@pytest.fixture
+async def anon(node: RunningNode) -> AsyncIterator[aiohttp.ClientSession]:
+    """A citizen's browser-like client: no cookies, trusting only the node's CA."""
+    async with aiohttp.ClientSession(base_url(node), connector=aiohttp.TCPConnector(ssl=trust_only_ca(node)),
+                                     cookie_jar=aiohttp.DummyCookieJar()) as session:
+        yield session
+
+
 @dataclass
 class Staff:
     name: str

@@ -11,7 +11,7 @@ from typing import AsyncIterator
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from node.clock import ManualClock
 from node.server import RunningNode
@@ -21,9 +21,6 @@ from tests.conftest import base_url, enrol, login, trust_only_ca
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--no-sandbox",
-                 "--disable-background-networking", "--disable-component-update"]
 TIMEOUT_MS = 10_000
 PHONE = {"width": 360, "height": 740}
 STORE_KEY = "view-state"  # protocol.js keeps the resume token here
@@ -44,24 +41,6 @@ window.__vibrations = [];
   });
 })();
 """
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest.fixture
-async def anon(node: RunningNode) -> AsyncIterator[aiohttp.ClientSession]:
-    """Another citizen's client: no cookies, the node's own origin."""
-    async with aiohttp.ClientSession(base_url(node), connector=aiohttp.TCPConnector(ssl=trust_only_ca(node)),
-                                     cookie_jar=aiohttp.DummyCookieJar()) as session:
-        yield session
 
 
 @pytest.fixture

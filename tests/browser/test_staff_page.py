@@ -7,40 +7,19 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import AsyncIterator
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from node.clock import ManualClock
 from node.server import RunningNode
 from tests.chatclient import WsClient, citizen
-from tests.conftest import Staff, base_url, enrol, trust_only_ca
+from tests.conftest import Staff, base_url, enrol
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update"]
 TIMEOUT_MS = 10_000
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        chromium = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
-@pytest.fixture
-async def anon(node: RunningNode) -> AsyncIterator[aiohttp.ClientSession]:
-    """A citizen's browser: no cookies, the node's own origin."""
-    async with aiohttp.ClientSession(base_url(node), connector=aiohttp.TCPConnector(ssl=trust_only_ca(node)),
-                                     cookie_jar=aiohttp.DummyCookieJar()) as session:
-        yield session
 
 
 async def new_context(browser: Browser) -> BrowserContext:

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
 
 import aiohttp
-import pytest
 
 from node import audit
 from node.chat_ws import CHAT
@@ -13,15 +11,7 @@ from node.clock import ManualClock
 from node.retention import run_once
 from node.server import RunningNode
 from tests.chatclient import WsClient, citizen, staff
-from tests.conftest import base_url, enrol, login, trust_only_ca
-
-
-@pytest.fixture
-async def anon(node: RunningNode) -> AsyncIterator[aiohttp.ClientSession]:
-    """A citizen's browser: no cookies, the node's origin."""
-    async with aiohttp.ClientSession(base_url(node), connector=aiohttp.TCPConnector(ssl=trust_only_ca(node)),
-                                     cookie_jar=aiohttp.DummyCookieJar()) as session:
-        yield session
+from tests.conftest import enrol, login
 
 
 async def on_duty(node: RunningNode, http: aiohttp.ClientSession, clock: ManualClock, name: str = "Anna",
