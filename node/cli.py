@@ -153,6 +153,12 @@ def cmd_rekey(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    from tui.console import run_from_args  # Textual is imported only when the console runs
+
+    return run_from_args(args)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fristed", description="A self-hosted, encrypted peer-support node.")
     p.add_argument("--version", action="version", version=f"fristed {__version__}")
@@ -208,6 +214,14 @@ def parser() -> argparse.ArgumentParser:
     rk = sub.add_parser("rekey", help="give the store a new key (stop the node first)")
     rk.add_argument("--key-custody", choices=("file", "passphrase"))
     rk.set_defaults(func=cmd_rekey)
+
+    c = sub.add_parser("console", help="the staff console: find a node on the LAN, pin it, log in")
+    c.add_argument("url", nargs="?", help="the node, e.g. https://fristed.local:8443 (default: search the LAN)")
+    c.add_argument("--fingerprint", help="expected SHA-256 fingerprint of the node's CA (from IT)")
+    c.add_argument("--forget", metavar="HOST:PORT", help="remove a pinned fingerprint after IT confirmed the new one")
+    c.add_argument("--known-nodes", type=Path, help="pin file (default: $XDG_CONFIG_HOME/fristed/known_nodes.json)")
+    c.add_argument("--alert-repeat", type=float, default=20.0, help="seconds between repeated alerts")
+    c.set_defaults(func=cmd_console)
 
     dr = sub.add_parser("doctor", help="check this node and print plain-language findings")
     doctor.add_arguments(dr)

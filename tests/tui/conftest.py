@@ -1,29 +1,18 @@
-"""Fixtures for the console tests: a private pin file, a citizen's browser session, a pilot helper."""
+"""Fixtures for the console tests: a private pin file, and waiting for the app (``anon`` is shared)."""
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import Callable
 
-import aiohttp
 import pytest
 
-from node.server import RunningNode
-from tests.conftest import base_url, trust_only_ca
 from tui.pinning import KnownNodes
 
 
 @pytest.fixture
 def pins(tmp_path: Path) -> KnownNodes:
     return KnownNodes(tmp_path / "config" / "fristed" / "known_nodes.json")
-
-
-@pytest.fixture
-async def anon(node: RunningNode) -> AsyncIterator[aiohttp.ClientSession]:
-    """A citizen's browser: no cookies, the node's origin."""
-    async with aiohttp.ClientSession(base_url(node), connector=aiohttp.TCPConnector(ssl=trust_only_ca(node)),
-                                     cookie_jar=aiohttp.DummyCookieJar()) as session:
-        yield session
 
 
 async def until(predicate: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:

@@ -65,6 +65,10 @@ async def test_escalation_rings_until_the_helper_joins(node: RunningNode, clock:
         await until(lambda: writes.count("\a") >= 1, what="the new-chat alarm")
         await pilot.press("a")
         assert not app.alerter.pending
+        # the mouse works too: a click on Ole in the queue takes him
+        await pilot.click("#queue", offset=(4, 1))
+        await until(lambda: any(c.pseudonym == "Ole" for c in app.state.conversations.values()),
+                    what="a click to take Ole")
         await lise.close()
         await ole.close()
     await anna.close()

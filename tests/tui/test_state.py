@@ -101,3 +101,12 @@ def test_malformed_frames_never_break_the_console(frames: list[tuple[str, dict[s
     s = ConsoleState()
     for kind, body in frames:
         s.apply({**body, "type": kind})
+
+
+def test_a_refused_message_is_marked_not_sent() -> None:
+    s = ConsoleState()
+    s.apply({"type": "chat.opened", "conversation": "c1", "pseudonym": "Lise", "messages": [], "notes": []})
+    s.add_pending("c1", "k1", "Hej", 1.0)
+    s.apply({"type": "error", "code": "chat_ended", "reason": "this chat has ended", "id": "k1"})
+    entry = s.conversations["c1"].entries[0]
+    assert isinstance(entry, ChatMessage) and entry.failed == "Samtalen er slut." and entry.id is None

@@ -80,3 +80,11 @@ async def test_discovery_lists_the_node_and_pins_it_on_first_use(tmp_path: Path,
         assert pinned.name == "Værestedet Nord"
     finally:
         await node.stop()
+
+
+async def test_a_node_that_does_not_answer_leads_to_the_node_list(pins: KnownNodes) -> None:
+    app = ConsoleApp("https://127.0.0.1:9", pins=pins, writer=lambda s: None, env={}, interfaces=["127.0.0.1"])
+    async with app.run_test(size=(120, 40)):
+        await until(lambda: isinstance(app.screen, NodePickerScreen), what="the node list")
+        assert any("Kan ikke nå 127.0.0.1:9" in n.message for n in app._notifications)
+    assert pins.all() == []

@@ -1,0 +1,50 @@
+"""F1: every key, in plain Danish."""
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = [
+    ("Ctrl+P", "Kommandopalet: søg efter alt, konsollen kan"),
+    ("F1", "Denne hjælp"),
+    ("Mellemrum / n", "Tag den næste i køen (risiko først, så længst ventetid)"),
+    ("Enter i køen", "Tag netop den markerede"),
+    ("Alt+1 … Alt+9", "Skift til åben samtale nr. 1–9"),
+    ("Esc", "Tilbage til køen"),
+    ("o", "Gå på vagt / af vagt"),
+    ("a", "Kvittér for alarmer (stopper gentagelsen)"),
+    ("l", "Brevkassen: læs og besvar breve"),
+    ("j", "Gå ind i en samtale, hvor en kollega har brug for hjælp"),
+    ("F2 eller :: i feltet", "Standardsvar"),
+    ("F3", "Skriv en privat note (borgeren ser den aldrig)"),
+    ("F4", "Overdrag samtalen til en kollega eller tilbage til køen"),
+    ("F5", "Brug for hjælp: tilkald en medarbejder"),
+    ("F6", "Afslut samtalen (emne og udfald til statistik)"),
+    ("F7", "Blokér (med udløb og begrundelse)"),
+    ("Ctrl+Q", "Afslut konsollen (spørger om åbne samtaler)"),
+]
+
+ALARMS = ("Alarmer: terminalens klokke, en skrivebordsbesked (OSC 9) og en besked på skærmen. "
+          "De gentages, indtil du kvitterer med a eller tager samtalen. "
+          "I tmux: set -g bell-action any, set -g visual-bell off og set -g allow-passthrough on.")
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1,q", "close", "Luk")]
+
+    def compose(self) -> ComposeResult:
+        width = max(len(k) for k, _ in KEYS) + 2
+        lines = "\n".join(f"{k.ljust(width)}{v}" for k, v in KEYS)
+        with Vertical(classes="dialog wide"):
+            yield Static("Hjælp: taster", classes="dialog-title", markup=False)
+            with VerticalScroll():
+                yield Static(lines, id="help-keys", markup=False)
+                yield Static("\n" + ALARMS, markup=False)
+            yield Static("Esc lukker. Musen virker også: klik på køen, faner og knapper.", classes="dim",
+                         markup=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
