@@ -390,6 +390,8 @@ class ChatService:
     async def transfer(self, peer: Peer, cid: str, to: str | None, note: str) -> None:
         account_id, name = self._account(peer)
         conv = await self._participant(peer, cid)
+        if conv.owner != account_id:
+            raise ChatError("not_yours", "only the person who has the conversation can hand it on")
         if conv.state != "active":
             raise ChatError("chat_ended", "this chat has ended")
         now = self.clock.now()
