@@ -103,6 +103,34 @@ MIGRATIONS: list[tuple[int, str]] = [
     );
     ALTER TABLE accounts ADD COLUMN on_duty INTEGER NOT NULL DEFAULT 0
     """),
+    (3, """
+    CREATE TABLE rooms (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('support', 'group')),
+        title TEXT NOT NULL,
+        created_by INTEGER REFERENCES accounts(id) ON DELETE SET NULL,
+        created REAL NOT NULL,
+        max_video INTEGER NOT NULL DEFAULT 6 CHECK (max_video >= 1),
+        max_cameras INTEGER NOT NULL CHECK (max_cameras >= max_video),
+        max_participants INTEGER NOT NULL CHECK (max_participants >= max_cameras),
+        closed INTEGER NOT NULL DEFAULT 0,
+        closed_at REAL
+    );
+    CREATE INDEX rooms_open ON rooms(closed, created);
+    CREATE TABLE invites (
+        digest TEXT PRIMARY KEY,
+        room_id TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('guest', 'host')),
+        single_use INTEGER NOT NULL DEFAULT 1,
+        expires REAL NOT NULL,
+        created REAL NOT NULL,
+        created_by INTEGER REFERENCES accounts(id) ON DELETE SET NULL,
+        used_at REAL,
+        uses INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX invites_room ON invites(room_id);
+    CREATE INDEX invites_expires ON invites(expires)
+    """),
 ]
 
 LATEST = MIGRATIONS[-1][0]
