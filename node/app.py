@@ -7,6 +7,7 @@ import asyncio
 from typing import AsyncIterator
 
 from node import chat_ws, retention, routes, ws
+from node.centre import load as load_centre
 from node.chat import ChatService
 from node.context import CONTEXT, NodeContext
 from node.security import headers_middleware, same_origin_middleware
@@ -36,6 +37,7 @@ async def _chat_lifetime(app: web.Application) -> AsyncIterator[None]:
     ctx, chat = app[CONTEXT], app[chat_ws.CHAT]
     await chat.load()
     async def housekeeping() -> None:
+        chat.centre = await ctx.store.read(load_centre)  # `fristed centre set` from another process
         await chat.sweep()
         await ws.revalidate(app)
 

@@ -15,7 +15,7 @@ import segno
 
 from crypto.backup import BackupError
 from crypto.storekey import KeyFileError, read_key_file
-from node import __version__, accounts, audit, doctor, logs
+from node import __version__, accounts, audit, centre, doctor, logs
 from node.accounts import AccountError
 from node.backup import restore_backup, write_backup
 from node.config import NodeConfig
@@ -23,6 +23,7 @@ from node.datadir import DataDir, DataDirError, default_data_dir
 from node.passphrase import new_passphrase, unlock_source
 from node.rekey import rekey
 from node.store import StoreError, connect, migrate, transaction
+from node.validation import InvalidInput
 
 
 class CliError(Exception):
@@ -94,6 +95,29 @@ def cmd_staff(args: argparse.Namespace) -> int:
                 print("No staff accounts yet. Add one with: fristed staff add NAME --role admin")
             for account in rows:
                 print(f"{account.name:<32} {account.role:<10} {account.state}")
+    finally:
+        conn.close()
+    return 0
+
+
+def cmd_centre(args: argparse.Namespace) -> int:
+    """Show or change the centre's topics, canned replies, emergency numbers, hours and retention."""
+    _data_dir, _key, conn = _open(args)
+    try:
+        if args.action == "set":
+            try:
+                body = json.loads(Path(args.file).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise CliError(f"cannot read {args.file} as JSON: {exc}") from None
+            if not isinstance(body, dict):
+                raise CliError("the file must hold a JSON object, e.g. {\"retention_days\": 14}")
+            try:
+                new = centre.validated(body, centre.load(conn))
+            except InvalidInput as exc:
+                raise CliError(exc.reason) from None
+            transaction(conn, centre.save, new)
+            print("Saved. A running node picks the new settings up within a minute.")
+        print(json.dumps(centre.load(conn).to_json(), ensure_ascii=False, indent=2))
     finally:
         conn.close()
     return 0
@@ -193,6 +217,13 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("name")
     r.add_argument("--url", help="base URL for the enrolment link")
     st.set_defaults(func=cmd_staff)
+
+    ce = sub.add_parser("centre", help="show or change topics, canned replies, emergency numbers, hours, retention")
+    cs = ce.add_subparsers(dest="action", required=True)
+    cs.add_parser("show", help="print the settings as JSON")
+    cset = cs.add_parser("set", help="change settings from a JSON file (only the keys it holds)")
+    cset.add_argument("file")
+    ce.set_defaults(func=cmd_centre)
 
     au = sub.add_parser("audit", help="audit entries by or about one staff member or citizen pseudonym")
     au.add_argument("--subject", required=True)

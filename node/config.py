@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from node.datadir import default_data_dir
+from node.ice import TurnRelay, relay_from_environment
 from node.sessions import SessionPolicy
 
 
@@ -24,6 +25,7 @@ class NodeConfig:
     zeroconf_interfaces: list[str] | None = None
     extra_origins: list[str] = field(default_factory=list)
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
+    turn: TurnRelay | None = field(default_factory=relay_from_environment)
 
     @property
     def scheme(self) -> str:

@@ -18,6 +18,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/login", views.login)
     app.router.add_post("/api/logout", views.logout)
     app.router.add_get("/api/me", views.me)
+    app.router.add_get("/api/ice", views.ice)
     app.router.add_get("/ws", ws.websocket)
     app.router.add_get("/chat", chat_views.chat_page)
     app.router.add_get("/exit", chat_views.exit_page)

@@ -13,6 +13,7 @@ from node import __version__, accounts
 from node.accounts import AccountError
 from node.auth import AuthError
 from node.context import CONTEXT
+from node.ice import ice_servers
 from node.httpauth import COOKIE, anonymous_key, request_token, require_session
 from node.validation import InvalidInput, parse_json_object, text_field
 from node.ws import close_session
@@ -127,6 +128,13 @@ async def logout(request: web.Request) -> web.Response:
     response = json_response({"ok": True})
     response.del_cookie(COOKIE, path="/")
     return response
+
+
+async def ice(request: web.Request) -> web.Response:
+    """ICE servers for a staff client: the node's own TURN relay with fresh credentials, or none."""
+    await require_session(request)
+    ctx = request.app[CONTEXT]
+    return json_response({"iceServers": ice_servers(ctx.config.turn, request.host, ctx.clock.now())})
 
 
 async def me(request: web.Request) -> web.Response:

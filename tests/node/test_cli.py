@@ -200,3 +200,18 @@ def test_commands_on_an_empty_directory_fail_clearly(tmp_path: Path) -> None:
     result = fristed(tmp_path / "nothing", "staff", "list", check=False)
     assert result.returncode == 2 and "holds no node" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_centre_settings_from_the_command_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    Served(data).stop()
+    shown = json.loads(fristed(data, "centre", "show").stdout)
+    assert shown["retention_days"] == 30 and "Andet" in shown["topics"]
+    change = tmp_path / "c.json"
+    change.write_text(json.dumps({"retention_days": 14, "canned": [{"title": "Hej", "text": "Hej, hvordan går det?"}]}))
+    out = fristed(data, "centre", "set", str(change)).stdout
+    assert '"retention_days": 14' in out and "Hej, hvordan går det?" in out
+    change.write_text(json.dumps({"retention_days": 9999}))
+    bad = fristed(data, "centre", "set", str(change), check=False)
+    assert bad.returncode == 2 and "retention_days" in bad.stderr
+    assert json.loads(fristed(data, "centre", "show").stdout)["retention_days"] == 14
