@@ -1,4 +1,4 @@
-"""Selective forwarding of room media with aiortc (issue: private video rooms). Not built yet.
+"""Selective forwarding of room media with aiortc: entry `media.sfu.Room` (see its docstring).
 
 This package never imports ``node``.
 """

@@ -1,0 +1,148 @@
+"""Every private aiortc/aioice name the forwarding unit relies on, in one place.
+
+aiortc has no public API for forwarding RTP without decoding (see
+`research/anchors-webrtc.md` §1), so `media.sfu` reaches into a few private attributes of
+`RTCRtpReceiver`, `RTCRtpSender`, `RTCRtpTransceiver` and `RTCDtlsTransport`. They are all
+named here and only here; `check()` verifies that they still exist with the expected shape, and
+`tests/media/test_internals.py` runs it against the pinned version. If aiortc is upgraded, that
+test fails loudly and names what moved.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import aiortc
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+
+PINNED_AIORTC = "1.16.0"
+PINNED_AIOICE = "0.13"
+
+# --- RTCRtpReceiver (name-mangled instance attributes set in __init__) -----------------------
+RX_CODECS = "_RTCRtpReceiver__codecs"  # dict[int, RTCRtpCodecParameters] by payload type
+RX_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"  # dict[rtx ssrc, media ssrc]
+RX_NACK_GENERATOR = "_RTCRtpReceiver__nack_generator"  # NackGenerator | None (audio)
+RX_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"  # dict[ssrc, StreamStatistics] -> RR
+RX_RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"  # our SSRC for RTCP feedback, None until set
+RX_BITRATE_ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"  # REMB, None for audio
+RX_STOP_DECODER = "_RTCRtpReceiver__stop_decoder"  # method: end the decoder thread
+RX_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"  # threading.Thread | None
+# methods replaced or called per instance
+RX_ENABLED = "_enabled"  # bool, set from the negotiated direction
+RX_HANDLE_RTP = "_handle_rtp_packet"  # async (packet, arrival_time_ms) -> None
+RX_SEND_RTCP = "_send_rtcp"  # async (packet) -> None
+RX_SEND_NACK = "_send_rtcp_nack"  # async (media_ssrc, lost) -> None
+RX_SEND_PLI = "_send_rtcp_pli"  # async (media_ssrc) -> None
+
+# --- RTCRtpSender -----------------------------------------------------------------------------
+TX_SSRC = "_ssrc"
+TX_RTX_SSRC = "_rtx_ssrc"
+TX_STREAM_ID = "_stream_id"
+TX_TRACK_ID = "_track_id"
+TX_HANDLE_RTCP = "_handle_rtcp_packet"  # async (packet) -> None, replaced per instance
+TX_EXT_MAP = "_RTCRtpSender__rtp_header_extensions_map"  # rtp.HeaderExtensionsMap
+# sender-report state read by RTCRtpSender._run_rtcp (we keep it current ourselves)
+TX_NTP_TIMESTAMP = "_RTCRtpSender__ntp_timestamp"
+TX_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
+TX_OCTET_COUNT = "_RTCRtpSender__octet_count"
+TX_PACKET_COUNT = "_RTCRtpSender__packet_count"
+
+# --- RTCDtlsTransport -------------------------------------------------------------------------
+DTLS_SEND_RTP = "_send_rtp"  # async (bytes) -> None: SRTP/SRTCP protect and send
+
+# --- RTCRtpTransceiver ------------------------------------------------------------------------
+TRANSCEIVER_CODECS = "_codecs"  # negotiated codecs, set by setRemoteDescription
+
+_RECEIVER_ATTRS = (RX_ENABLED, RX_CODECS, RX_RTX_SSRC, RX_NACK_GENERATOR, RX_REMOTE_STREAMS, RX_RTCP_SSRC,
+                   RX_BITRATE_ESTIMATOR, RX_DECODER_THREAD)
+_SENDER_ATTRS = (TX_SSRC, TX_RTX_SSRC, TX_STREAM_ID, TX_TRACK_ID, TX_EXT_MAP, TX_NTP_TIMESTAMP,
+                 TX_RTP_TIMESTAMP, TX_OCTET_COUNT, TX_PACKET_COUNT)
+_METHODS: tuple[tuple[type, str, tuple[str, ...]], ...] = (
+    (RTCRtpReceiver, RX_HANDLE_RTP, ("self", "packet", "arrival_time_ms")),
+    (RTCRtpReceiver, RX_SEND_RTCP, ("self", "packet")),
+    (RTCRtpReceiver, RX_SEND_NACK, ("self", "media_ssrc", "lost")),
+    (RTCRtpReceiver, RX_SEND_PLI, ("self", "media_ssrc")),
+    (RTCRtpReceiver, RX_STOP_DECODER, ("self",)),
+    (RTCRtpReceiver, "receive", ("self", "parameters")),
+    (RTCRtpSender, TX_HANDLE_RTCP, ("self", "packet")),
+    (RTCRtpSender, "send", ("self", "parameters")),
+    (RTCDtlsTransport, DTLS_SEND_RTP, ("self", "data")),
+    (StreamStatistics, "add", ("self", "packet")),
+)
+
+
+def get(obj: object, name: str) -> Any:
+    return getattr(obj, name)
+
+
+def put(obj: object, name: str, value: Any) -> None:
+    setattr(obj, name, value)
+
+
+def problems() -> list[str]:
+    """Everything that differs from what `media.sfu` expects (empty when all is well)."""
+    import asyncio
+
+    import aioice
+
+    found: list[str] = []
+    if aiortc.__version__ != PINNED_AIORTC:
+        found.append(f"aiortc is {aiortc.__version__}, media/ is pinned to {PINNED_AIORTC}")
+    if not aioice.__version__.startswith(PINNED_AIOICE):
+        found.append(f"aioice is {aioice.__version__}, media/ is pinned to {PINNED_AIOICE}.x")
+    for cls, name, params in _METHODS:
+        fn = getattr(cls, name, None)
+        if fn is None:
+            found.append(f"{cls.__name__}.{name} is gone")
+            continue
+        got = tuple(inspect.signature(fn).parameters)
+        if got != params:
+            found.append(f"{cls.__name__}.{name} signature is {got}, expected {params}")
+        if not inspect.iscoroutinefunction(fn) and name not in (RX_STOP_DECODER, "add"):
+            found.append(f"{cls.__name__}.{name} is no longer a coroutine function")
+
+    # instance attributes only exist after __init__: build throwaway objects
+    async def build() -> None:
+        from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
+        from aiortc.rtcdtlstransport import RTCCertificate
+
+        ice = RTCIceTransport(RTCIceGatherer(iceServers=[]))
+        dtls = RTCDtlsTransport(ice, [RTCCertificate.generateCertificate()])
+        for kind in ("audio", "video"):
+            rx = RTCRtpReceiver(kind, dtls)
+            tx = RTCRtpSender(kind, dtls)
+            for attr in _RECEIVER_ATTRS:
+                if not hasattr(rx, attr):
+                    found.append(f"RTCRtpReceiver({kind}) has no attribute {attr}")
+            for attr in _SENDER_ATTRS:
+                if not hasattr(tx, attr):
+                    found.append(f"RTCRtpSender({kind}) has no attribute {attr}")
+            t = RTCRtpTransceiver(kind, rx, tx)
+            if not hasattr(t, TRANSCEIVER_CODECS):
+                found.append(f"RTCRtpTransceiver has no attribute {TRANSCEIVER_CODECS}")
+        if not hasattr(rx, RX_STOP_DECODER):
+            found.append(f"RTCRtpReceiver has no method {RX_STOP_DECODER}")
+        await ice.stop()
+
+    asyncio.run(build()) if not _loop_running() else found.append("check() needs no running loop")
+    return found
+
+
+def _loop_running() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def check() -> None:
+    """Raise RuntimeError naming every aiortc internal that moved."""
+    found = problems()
+    if found:
+        raise RuntimeError("aiortc internals used by media/ changed:\n  " + "\n  ".join(found))

@@ -1,0 +1,577 @@
+"""The selective forwarding unit: one `Room`, one aiortc peer connection per participant.
+
+Media is forwarded as RTP packets and never decoded, re-encoded or written anywhere. Each
+publisher's incoming RTP is intercepted in its `RTCRtpReceiver` (the decoder thread is stopped the
+moment aiortc starts it and is never fed), rewritten per subscriber (SSRC, sequence number,
+timestamp, payload type, header-extension ids, MID) and written through the subscriber's
+DTLS transport, which SRTP-protects it. The private aiortc names this needs are in
+`media.internals` and are checked by `tests/media/test_internals.py` against aiortc 1.16.0.
+
+Interface for the node (signalling is the node's business; this module never imports `node`)::
+
+    room = Room(ice_servers=[], on_offer=send_offer_to_client, max_video=6)
+    answer_sdp = await room.join(pid, offer_sdp)   # the client's first offer -> our answer
+    # later, whenever publishers come or go, the room renegotiates each affected subscriber:
+    #   await on_offer(pid, offer_sdp)   -> the node sends it to the client
+    await room.answer(pid, answer_sdp)             # ... and hands the client's answer back
+    await room.leave(pid)                          # tracks end for the others (RTCP BYE + inactive)
+    room.participants                              # pids, in join order
+    room.forwarded_video(pid)                      # publishers whose video pid receives now
+    await room.close()
+
+- `ice_servers` is mandatory and used as given (`[]` on a LAN): aiortc's Google STUN default is
+  never used.
+- The client's first offer carries what it publishes (audio and/or video, `sendonly` or
+  `sendrecv`). The room answers only those m-lines; every stream the client receives arrives in
+  offers made by the room (`on_offer`), one `sendonly` m-line per publisher track, whose `msid`
+  stream id is the publisher's pid (so a client can group audio and video and label them).
+- The room offers to a new participant once its connection is up, so the offer never overtakes
+  the answer to its own join. While an offer is outstanding, further changes wait and are sent
+  in one new offer after `answer()`. Client-initiated re-offers after joining are not handled yet.
+- When a publisher leaves, each of its legs sends RTCP BYE (aiortc peers end the track at once)
+  and the m-line becomes `inactive` in the next offer; m-lines are not recycled.
+- Audio is always forwarded. Video goes to each subscriber from at most `max_video` publishers,
+  chosen by most recent speaking: the `ssrc-audio-level` header extension when the publisher
+  sends it, otherwise audio activity after a silence (DTX) as a fallback; ties keep join order,
+  and a stream already forwarded gets a few seconds' preference so the choice does not flap.
+- Loss and keyframes: NACKs towards publishers come from aiortc's own NackGenerator on the
+  receiver; subscriber NACKs are answered from a per-leg history (`history_size` packets,
+  retransmitted as RTX when negotiated); PLI from subscribers is relayed to the publisher at most
+  once per `keyframe_interval` seconds per publisher stream (a request inside the window is sent
+  when the window ends, never dropped); a leg that starts or resumes waits for a keyframe and asks
+  for one. Receiver reports: aiortc's receiver sends RR (and REMB) to each publisher from the
+  statistics this hook keeps; each subscriber leg's sender sends SR with the forwarded counts and
+  timestamps and takes the subscriber's RR into its stats.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc import clock
+from aiortc.codecs import is_rtx
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_FIR,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    AnyRtcpPacket,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unwrap_rtx,
+    wrap_rtx,
+)
+
+from media import internals as ix
+from media.packets import PacketHistory, StreamMap, is_keyframe_start
+
+logger = logging.getLogger(__name__)
+
+OfferCallback = Callable[[str, str], Union[Awaitable[None], None]]
+
+SPEAKING_LEVEL = 50  # -dBov; a packet at or above -50 dBov counts as speech
+SILENCE_GAP = 0.5  # s without audio packets (DTX) before new activity counts as speaking
+STICKY = 3.0  # s of preference for a video already forwarded to a subscriber
+
+
+class _SilentTrack(MediaStreamTrack):
+    """Stands in as the sender's track so aiortc's own send loop sleeps instead of polling."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._never: asyncio.Future[None] = asyncio.get_event_loop().create_future()
+
+    async def recv(self) -> None:  # type: ignore[override]
+        await asyncio.shield(self._never)
+
+
+def _primary_codec(codecs: Sequence[RTCRtpCodecParameters]) -> Optional[RTCRtpCodecParameters]:
+    return next((c for c in codecs if not is_rtx(c)), None)
+
+
+def _same_codec(a: RTCRtpCodecParameters, b: RTCRtpCodecParameters) -> bool:
+    if a.mimeType.lower() != b.mimeType.lower() or a.clockRate != b.clockRate:
+        return False
+    if a.mimeType.lower() == "video/h264":
+        return a.parameters.get("packetization-mode", "0") == b.parameters.get("packetization-mode", "0")
+    return True
+
+
+class Publication:
+    """One track a participant publishes: owns the hook on its RTCRtpReceiver."""
+
+    def __init__(self, room: "Room", owner: "Participant", transceiver: RTCRtpTransceiver) -> None:
+        self.room = room
+        self.owner = owner
+        self.kind = transceiver.kind
+        self.transceiver = transceiver
+        rx = transceiver.receiver
+        self.receiver = rx
+        self.codec = _primary_codec(ix.get(transceiver, ix.TRANSCEIVER_CODECS))
+        # aiortc's own receiver state, filled by receive(); we keep feeding it so RR/REMB flow
+        self._codecs: dict[int, RTCRtpCodecParameters] = ix.get(rx, ix.RX_CODECS)
+        self._rtx_ssrc: dict[int, int] = ix.get(rx, ix.RX_RTX_SSRC)
+        self._streams: dict[int, StreamStatistics] = ix.get(rx, ix.RX_REMOTE_STREAMS)
+        self._nack = ix.get(rx, ix.RX_NACK_GENERATOR)
+        self._estimator = ix.get(rx, ix.RX_BITRATE_ESTIMATOR)
+        self._rtcp_ssrc: Optional[int] = ix.get(rx, ix.RX_RTCP_SSRC)
+        self.ssrc: Optional[int] = None
+        self.legs: list[Leg] = []
+        self.packets = 0
+        self.plis_sent = 0
+        self._last_pli = -1e9
+        self._pli_timer: Optional[asyncio.TimerHandle] = None
+        self._level_seen = False
+        self._last_audio = -1e9
+        self._loop = asyncio.get_event_loop()
+
+        original_receive = rx.receive
+
+        async def receive(parameters):  # type: ignore[no-untyped-def]
+            await original_receive(parameters)
+            # aiortc has just started a decoder thread; end it before it gets anything
+            ix.get(rx, ix.RX_STOP_DECODER)()
+
+        rx.receive = receive  # type: ignore[method-assign]
+        setattr(rx, ix.RX_HANDLE_RTP, self._on_rtp)
+
+    # -- incoming RTP -----------------------------------------------------------------------
+    async def _on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        rx = self.receiver
+        if not getattr(rx, ix.RX_ENABLED):
+            return
+        est = self._estimator
+        if est is not None and packet.extensions.abs_send_time is not None:
+            remb = est.add(abs_send_time=packet.extensions.abs_send_time, arrival_time_ms=arrival_time_ms,
+                           payload_size=len(packet.payload) + packet.padding_size, ssrc=packet.ssrc)
+            if remb is not None and self._rtcp_ssrc is not None:
+                await getattr(rx, ix.RX_SEND_RTCP)(
+                    RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=self._rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)))
+        codec = self._codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        stats = self._streams.get(packet.ssrc)
+        if stats is None:
+            stats = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stats.add(packet)
+        if is_rtx(codec):
+            original_ssrc = self._rtx_ssrc.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if original_ssrc is None or len(packet.payload) < 2 or not isinstance(apt, int) or apt not in self._codecs:
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+            codec = self._codecs[apt]
+        if self._nack is not None and self._nack.add(packet):
+            await getattr(rx, ix.RX_SEND_NACK)(packet.ssrc, sorted(self._nack.missing))
+
+        if packet.ssrc != self.ssrc:
+            if self.ssrc is not None:  # the publisher restarted its stream: restart every leg
+                for leg in self.legs:
+                    leg.map.stop()
+            self.ssrc = packet.ssrc
+        self.packets += 1
+        now = self._loop.time()
+        if self.kind == "audio":
+            self._note_audio(packet, now)
+        keyframe = False
+        if self.kind == "video":
+            for leg in self.legs:
+                if not leg.map.started:
+                    keyframe = is_keyframe_start(codec.name, packet.payload)
+                    break
+        ntp = clock.current_ntp_time()
+        for leg in self.legs:
+            data = leg.prepare(packet, keyframe, now, ntp)
+            if data is not None:
+                try:
+                    await leg.send_rtp(data)
+                except ConnectionError:
+                    pass
+
+    def _note_audio(self, packet: RtpPacket, now: float) -> None:
+        level = packet.extensions.audio_level
+        if level is not None:
+            self._level_seen = True
+            if level[1] <= SPEAKING_LEVEL:
+                self.owner.last_spoke = now
+        elif not self._level_seen and now - self._last_audio > SILENCE_GAP:
+            self.owner.last_spoke = now
+        self._last_audio = now
+
+    # -- keyframes ----------------------------------------------------------------------------
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe, at most once per keyframe_interval (later, not never)."""
+        if self.kind != "video":
+            return
+        wait = self._last_pli + self.room.keyframe_interval - self._loop.time()
+        if wait <= 0:
+            self._send_pli()
+        elif self._pli_timer is None:
+            self._pli_timer = self._loop.call_later(wait, self._send_pli)
+
+    def _send_pli(self) -> None:
+        self._pli_timer = None
+        if self.ssrc is None:  # nothing received yet: the first frame will be a keyframe anyway
+            return
+        self._last_pli = self._loop.time()
+        self.plis_sent += 1
+        asyncio.ensure_future(getattr(self.receiver, ix.RX_SEND_PLI)(self.ssrc))
+
+    def close(self) -> None:
+        if self._pli_timer is not None:
+            self._pli_timer.cancel()
+            self._pli_timer = None
+
+
+class Leg:
+    """One publisher track forwarded to one subscriber: a sendonly transceiver on its connection."""
+
+    def __init__(self, pub: Publication, sub: "Participant", transceiver: RTCRtpTransceiver,
+                 history_size: int) -> None:
+        self.pub = pub
+        self.sub = sub
+        self.transceiver = transceiver
+        sender = transceiver.sender
+        self.sender = sender
+        self.ssrc: int = ix.get(sender, ix.TX_SSRC)
+        self.rtx_ssrc: int = ix.get(sender, ix.TX_RTX_SSRC)
+        self.active = False
+        self.closed = False
+        self.paused = False
+        self.pt_map: dict[int, int] = {}
+        self.rtx_pt: dict[int, int] = {}  # media pt (ours) -> rtx pt
+        self.mid: Optional[str] = None
+        self.history: PacketHistory[RtpPacket] = PacketHistory(history_size)
+        clock_rate = pub.codec.clockRate if pub.codec else 90000
+        self.map = StreamMap(clock_rate, random.randrange(0, 32768), random.randrange(0, 1 << 32))
+        self._rtx_seq = random.randrange(0, 32768)
+        self._ext_map = ix.get(sender, ix.TX_EXT_MAP)
+        self.send_rtp: Callable[[bytes], Awaitable[None]] = self._not_ready
+        self.sent = 0
+        self.retransmitted = 0
+        self._original_rtcp = getattr(sender, ix.TX_HANDLE_RTCP)
+        original_send = sender.send
+
+        async def send(parameters: RTCRtpSendParameters) -> None:
+            await original_send(parameters)
+            self._activate(parameters)
+
+        sender.send = send  # type: ignore[method-assign]
+        setattr(sender, ix.TX_HANDLE_RTCP, self._on_rtcp)
+
+    async def _not_ready(self, data: bytes) -> None:
+        raise ConnectionError("leg not negotiated")
+
+    def _activate(self, parameters: RTCRtpSendParameters) -> None:
+        if self.closed:
+            return
+        self.mid = parameters.muxId
+        ours = [c for c in parameters.codecs if not is_rtx(c)]
+        for theirs in self.pub._codecs.values() or ([self.pub.codec] if self.pub.codec else []):
+            if is_rtx(theirs):
+                continue
+            match = next((c for c in ours if _same_codec(theirs, c)), None)
+            if match is not None:
+                self.pt_map[theirs.payloadType] = match.payloadType
+        if not self.pt_map and self.pub.codec is not None:
+            match = next((c for c in ours if _same_codec(self.pub.codec, c)), None)
+            if match is not None:
+                self.pt_map[self.pub.codec.payloadType] = match.payloadType
+        for c in parameters.codecs:
+            if is_rtx(c) and isinstance(c.parameters.get("apt"), int):
+                self.rtx_pt[int(c.parameters["apt"])] = c.payloadType
+        self.send_rtp = getattr(self.sender.transport, ix.DTLS_SEND_RTP)
+        self.active = True
+        if not self.paused:
+            self.pub.request_keyframe()  # a late joiner gets a keyframe fast
+
+    def _lazy_pt_map(self) -> None:
+        # the publisher's codec table is only filled once its receiver starts
+        ours = ix.get(self.transceiver, ix.TRANSCEIVER_CODECS)
+        for theirs in self.pub._codecs.values():
+            if not is_rtx(theirs):
+                match = next((c for c in ours if not is_rtx(c) and _same_codec(theirs, c)), None)
+                if match is not None:
+                    self.pt_map[theirs.payloadType] = match.payloadType
+
+    def prepare(self, packet: RtpPacket, keyframe: bool, now: float, ntp: int) -> Optional[bytes]:
+        """The packet rewritten for this leg, or None if it is not forwarded."""
+        if not self.active or self.paused:
+            return None
+        m = self.map
+        if not m.started:
+            if self.pub.kind == "video" and not keyframe:
+                return None
+            m.start(packet.sequence_number, packet.timestamp, now)
+        mapped = m.map(packet.sequence_number, packet.timestamp, now)
+        if mapped is None:
+            return None
+        pt = self.pt_map.get(packet.payload_type)
+        if pt is None:
+            self._lazy_pt_map()
+            pt = self.pt_map.get(packet.payload_type)
+            if pt is None:
+                return None
+        out = RtpPacket(payload_type=pt, marker=packet.marker, sequence_number=mapped[0],
+                        timestamp=mapped[1], ssrc=self.ssrc, payload=packet.payload)
+        out.extensions = packet.extensions
+        packet.extensions.mid = self.mid
+        self.history.put(mapped[0], out)
+        data = out.serialize(self._ext_map)
+        s = self.sender
+        setattr(s, ix.TX_NTP_TIMESTAMP, ntp)
+        setattr(s, ix.TX_RTP_TIMESTAMP, mapped[1])
+        setattr(s, ix.TX_OCTET_COUNT, getattr(s, ix.TX_OCTET_COUNT) + len(packet.payload))
+        setattr(s, ix.TX_PACKET_COUNT, getattr(s, ix.TX_PACKET_COUNT) + 1)
+        self.sent += 1
+        return data
+
+    def set_paused(self, paused: bool) -> None:
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if paused:
+            self.map.stop()
+        elif self.active:
+            self.pub.request_keyframe()
+
+    async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
+        """RTCP from the subscriber about this leg."""
+        if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
+            for seq in packet.lost:
+                await self._retransmit(seq)
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
+            if not self.paused:
+                self.pub.request_keyframe()
+        else:  # RR/SR into the sender's stats; REMB has no effect on forwarded packets
+            await self._original_rtcp(packet)
+
+    async def _retransmit(self, seq: int) -> None:
+        if not self.active:
+            return
+        packet = self.history.get(seq)
+        if packet is None:
+            return
+        rtx_pt = self.rtx_pt.get(packet.payload_type)
+        if rtx_pt is not None:
+            packet = wrap_rtx(packet, payload_type=rtx_pt, sequence_number=self._rtx_seq, ssrc=self.rtx_ssrc)
+            self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+        packet.extensions.mid = self.mid
+        try:
+            await self.send_rtp(packet.serialize(self._ext_map))
+            self.retransmitted += 1
+        except ConnectionError:
+            pass
+
+    async def close(self) -> None:
+        """Stop forwarding; aiortc's sender.stop() sends RTCP BYE for this leg's SSRC."""
+        self.closed = True
+        self.active = False
+        await self.sender.stop()
+        self.transceiver.direction = "inactive"
+
+
+@dataclass(eq=False)
+class Participant:
+    pid: str
+    pc: RTCPeerConnection
+    seq: int
+    publications: list[Publication] = field(default_factory=list)
+    subscriptions: dict[Publication, Leg] = field(default_factory=dict)
+    connected: bool = False
+    offer_pending: bool = False
+    dirty: bool = False
+    last_spoke: float = -1e9
+
+
+class Room:
+    """A forwarding unit for one room. See the module docstring for the interface."""
+
+    def __init__(self, ice_servers: Sequence[RTCIceServer], on_offer: OfferCallback, *,
+                 max_video: int = 6, keyframe_interval: float = 1.0, history_size: int = 512,
+                 reselect_interval: float = 1.0) -> None:
+        if ice_servers is None:
+            raise ValueError("ice_servers must be given ([] on a LAN): aiortc would use Google's STUN")
+        self._ice_servers = list(ice_servers)
+        self._on_offer = on_offer
+        self.max_video = max_video
+        self.keyframe_interval = keyframe_interval
+        self.history_size = history_size
+        self.reselect_interval = reselect_interval
+        self._participants: dict[str, Participant] = {}
+        self._joined = 0
+        self._ticker: Optional[asyncio.Task[None]] = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    @property
+    def participants(self) -> list[str]:
+        return list(self._participants)
+
+    def participant(self, pid: str) -> Participant:
+        try:
+            return self._participants[pid]
+        except KeyError:
+            raise KeyError(f"no participant {pid!r} in this room") from None
+
+    def forwarded_video(self, pid: str) -> set[str]:
+        """Publishers whose video is currently forwarded to pid."""
+        p = self.participant(pid)
+        return {pub.owner.pid for pub, leg in p.subscriptions.items() if pub.kind == "video" and not leg.paused}
+
+    # -- joining and leaving -------------------------------------------------------------------
+    async def join(self, pid: str, offer_sdp: str) -> str:
+        if pid in self._participants:
+            raise ValueError(f"participant {pid!r} already joined")
+        config = RTCConfiguration(iceServers=list(self._ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        pc = RTCPeerConnection(config)
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:
+            await pc.close()
+            raise ValueError(f"cannot answer this offer: {exc}") from exc
+        self._joined += 1
+        p = Participant(pid, pc, self._joined, dirty=True)
+        for t in pc.getTransceivers():
+            if t.currentDirection in ("recvonly", "sendrecv") and _primary_codec(ix.get(t, ix.TRANSCEIVER_CODECS)) is not None:
+                p.publications.append(Publication(self, p, t))
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState == "connected" and not p.connected:
+                p.connected = True
+                if p.dirty:
+                    self._spawn(self._renegotiate(p))
+
+        others = list(self._participants.values())
+        self._participants[pid] = p
+        for other in others:
+            for pub in p.publications:
+                self._add_leg(pub, other)
+            for pub in other.publications:
+                self._add_leg(pub, p)
+        self._select_video()
+        for other in others:
+            if p.publications:
+                await self._renegotiate(other)
+        if self._ticker is None:
+            self._ticker = asyncio.ensure_future(self._tick())
+        return pc.localDescription.sdp
+
+    async def answer(self, pid: str, answer_sdp: str) -> None:
+        p = self.participant(pid)
+        if not p.offer_pending:
+            raise ValueError(f"no offer is outstanding for {pid!r}")
+        await p.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+        p.offer_pending = False
+        if p.dirty:
+            await self._renegotiate(p)
+
+    async def leave(self, pid: str) -> None:
+        p = self._participants.pop(pid, None)
+        if p is None:
+            return
+        affected: set[Participant] = set()
+        for pub in p.publications:
+            pub.close()
+            for leg in list(pub.legs):
+                leg.sub.subscriptions.pop(pub, None)
+                await leg.close()
+                affected.add(leg.sub)
+            pub.legs.clear()
+        for pub, leg in p.subscriptions.items():
+            leg.closed = True
+            leg.active = False
+            if leg in pub.legs:
+                pub.legs.remove(leg)
+        p.subscriptions.clear()
+        await p.pc.close()
+        self._select_video()
+        for sub in affected:
+            if sub.pid in self._participants:
+                await self._renegotiate(sub)
+
+    async def close(self) -> None:
+        """Everyone leaves; no offers are sent while closing."""
+        self._closing = True
+        for pid in list(self._participants):
+            await self.leave(pid)
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        for task in list(self._tasks):
+            task.cancel()
+
+    # -- internals -------------------------------------------------------------------------------
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _add_leg(self, pub: Publication, sub: Participant) -> None:
+        t = sub.pc.addTransceiver(_SilentTrack(pub.kind), direction="sendonly")
+        if pub.codec is not None:
+            caps = RTCRtpSender.getCapabilities(pub.kind).codecs
+            prefs = [c for c in caps if c.mimeType.lower() == pub.codec.mimeType.lower()]
+            prefs += [c for c in caps if c.mimeType.lower().endswith("/rtx")]
+            if prefs:
+                t.setCodecPreferences(prefs)
+        ix.put(t.sender, ix.TX_STREAM_ID, pub.owner.pid)
+        ix.put(t.sender, ix.TX_TRACK_ID, f"{pub.owner.pid}-{pub.kind}-{pub.transceiver.mid}")
+        leg = Leg(pub, sub, t, self.history_size)
+        pub.legs.append(leg)
+        sub.subscriptions[pub] = leg
+        sub.dirty = True
+
+    async def _renegotiate(self, p: Participant) -> None:
+        p.dirty = True
+        if p.offer_pending or not p.connected or p.pid not in self._participants or self._closing:
+            return
+        p.dirty = False
+        p.offer_pending = True
+        await p.pc.setLocalDescription(await p.pc.createOffer())
+        result = self._on_offer(p.pid, p.pc.localDescription.sdp)
+        if inspect.isawaitable(result):
+            await result
+
+    def _select_video(self) -> None:
+        video = [pub for q in self._participants.values() for pub in q.publications if pub.kind == "video"]
+        for sub in self._participants.values():
+            def rank(pub: Publication) -> tuple[float, int]:
+                leg = sub.subscriptions.get(pub)
+                bonus = STICKY if leg is not None and not leg.paused else 0.0
+                return (-(pub.owner.last_spoke + bonus), pub.owner.seq)
+
+            chosen = set(sorted((v for v in video if v.owner is not sub), key=rank)[: self.max_video])
+            for pub, leg in sub.subscriptions.items():
+                if pub.kind == "video":
+                    leg.set_paused(pub not in chosen)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.reselect_interval)
+            try:
+                self._select_video()
+            except Exception:  # never let selection kill the ticker
+                logger.exception("video selection failed")

@@ -1,0 +1,46 @@
+"""Keyframe detection, the per-leg history and the sequence/timestamp map."""
+from media.packets import PacketHistory, StreamMap, is_keyframe_start
+
+
+def test_vp8_keyframe_detection() -> None:
+    # S=1, PID=0, no extension; frame tag P bit 0 = keyframe
+    assert is_keyframe_start("VP8", bytes([0x10, 0x00, 0x9D, 0x01, 0x2A]))
+    assert not is_keyframe_start("VP8", bytes([0x10, 0x01]))  # inter frame
+    assert not is_keyframe_start("VP8", bytes([0x00, 0x00]))  # not a partition start
+    # X=1, I=1 with 15-bit picture id, then the keyframe tag
+    assert is_keyframe_start("VP8", bytes([0x90, 0x80, 0x81, 0x23, 0x50]))
+    assert not is_keyframe_start("VP8", b"")
+
+
+def test_h264_keyframe_detection() -> None:
+    assert is_keyframe_start("H264", bytes([0x65, 0x88]))  # IDR
+    assert not is_keyframe_start("H264", bytes([0x41, 0x9A]))  # non-IDR slice
+    stap = bytes([0x18, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xCE])  # STAP-A with SPS, PPS
+    assert is_keyframe_start("H264", stap)
+    assert is_keyframe_start("H264", bytes([0x7C, 0x85, 0x00]))  # FU-A start of IDR
+    assert not is_keyframe_start("H264", bytes([0x7C, 0x05, 0x00]))  # FU-A continuation
+    assert is_keyframe_start("opus", b"\x00")  # audio is never gated
+
+
+def test_history_keeps_the_last_packets_by_sequence() -> None:
+    h: PacketHistory[str] = PacketHistory(4)
+    for seq in range(65533, 65536 + 3):
+        h.put(seq & 0xFFFF, f"p{seq & 0xFFFF}")
+    assert h.get(2) == "p2" and h.get(65535) == "p65535"
+    assert h.get(65533) is None  # overwritten
+
+
+def test_stream_map_continues_across_a_restart() -> None:
+    m = StreamMap(90000, first_seq=100, first_ts=1000)
+    m.start(in_seq=5000, in_ts=777, now=10.0)
+    assert m.map(5000, 777, 10.0) == (100, 1000)
+    assert m.map(5001, 777 + 3000, 10.03) == (101, 4000)
+    assert m.map(4999, 0, 10.03) is None  # before the start point
+    m.stop()
+    # a new source (or a resumed one) continues the numbering, timestamps advance by wall time
+    m.start(in_seq=60000, in_ts=5, now=11.03)
+    seq, ts = m.map(60000, 5, 11.03)
+    assert seq == 102
+    assert ts == 4000 + 90000
+    assert m.map(65535, 5, 11.1)[0] == (102 + 5535) & 0xFFFF
+    assert m.map(0, 5, 11.1)[0] == (102 + 5536) & 0xFFFF  # input wraps, output stays contiguous

@@ -1,0 +1,134 @@
+"""The forwarding unit with real aiortc peers on the host's own address."""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.media.clips import make_clip
+from tests.media.peers import Harness, wait_for
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("clips") / "pattern.webm", seconds=2.0, gop=15)
+
+
+async def test_three_party_room_forwards_audio_and_video_that_decodes(clip: Path) -> None:
+    h = Harness()
+    try:
+        for pid in ("anna", "bo", "carl"):
+            await h.add(pid, clip=clip)
+
+        def all_flowing() -> bool:
+            for me, c in h.clients.items():
+                for other in h.clients:
+                    if other == me:
+                        continue
+                    v, a = c.from_(other, "video"), c.from_(other, "audio")
+                    if len(v) != 1 or len(a) != 1 or v[0].frames < 15 or a[0].frames < 25:
+                        return False
+            return True
+
+        await wait_for(all_flowing, 8, "every subscriber decoding the others' audio and video")
+        for me, c in h.clients.items():
+            assert {r.publisher for r in c.received.values()} == set(h.clients) - {me}
+            for r in c.received.values():
+                if r.kind == "video":
+                    assert r.sizes == {(320, 240)}
+        # the room's receivers have no decoder thread: it is stopped as soon as aiortc starts it
+        room_pcs = [h.room.participant(pid).pc for pid in h.room.participants]
+        for pc in room_pcs:
+            for t in pc.getTransceivers():
+                assert getattr(t.receiver, "_RTCRtpReceiver__decoder_thread") is None
+    finally:
+        await h.close()
+
+
+@pytest.mark.slow
+async def test_late_joiner_decodes_video_within_one_second(clip: Path) -> None:
+    h = Harness()
+    try:
+        # the publisher encodes live (aiortc's VP8, keyframes only on request), so the late
+        # joiner can only decode quickly if its PLI reaches the publisher through the room
+        await h.add("pub", encode_video=True)
+        await h.add("early", listen_only=True)
+        await wait_for(lambda: sum(r.frames for r in h.clients["early"].from_("pub", "video")) > 30, 8,
+                       "the early subscriber decoding")
+        await asyncio.sleep(1.5)
+        start = time.monotonic()
+        late = await h.add("late", listen_only=True)
+        await wait_for(lambda: late.negotiated_at is not None, 5, "the room's offer to the late joiner")
+        await wait_for(lambda: any(r.frames > 0 for r in late.from_("pub", "video")), 5, "a decoded frame")
+        first = min(r.first_at for r in late.from_("pub", "video") if r.first_at)
+        after_offer = first - late.negotiated_at
+        print(f"late joiner: join->first frame {first - start:.3f} s, offer answered->first frame "
+              f"{after_offer:.3f} s")
+        assert after_offer < 1.0
+        pub = h.room.participant("pub").publications
+        assert sum(p.plis_sent for p in pub) >= 1
+    finally:
+        await h.close()
+
+
+@pytest.mark.slow
+async def test_leaving_participant_tracks_end_for_the_others(clip: Path) -> None:
+    h = Harness()
+    try:
+        for pid in ("anna", "bo", "carl"):
+            await h.add(pid, clip=clip)
+        await wait_for(lambda: all(len(c.received) == 4 and all(r.frames > 0 for r in c.received.values())
+                                   for c in h.clients.values()), 8, "media flowing")
+        await h.room.leave("carl")
+        assert h.room.participants == ["anna", "bo"]
+        for pid in ("anna", "bo"):
+            c = h.clients[pid]
+            await wait_for(lambda: all(r.ended for r in c.from_("carl", "video") + c.from_("carl", "audio")), 3,
+                           f"carl's tracks ending for {pid}")
+        # the others keep each other's media
+        before = {pid: [r.frames for r in h.clients[pid].received.values() if r.publisher != "carl"]
+                  for pid in ("anna", "bo")}
+        await asyncio.sleep(1.0)
+        for pid in ("anna", "bo"):
+            now = [r.frames for r in h.clients[pid].received.values() if r.publisher != "carl"]
+            assert all(b > a for a, b in zip(before[pid], now)), (pid, before[pid], now)
+            assert all(not r.ended for r in h.clients[pid].received.values() if r.publisher != "carl")
+    finally:
+        await h.close()
+
+
+@pytest.mark.slow
+async def test_last_n_forwards_one_video_with_max_video_1(clip: Path) -> None:
+    h = Harness(max_video=1)
+    try:
+        for pid in ("anna", "bo", "carl"):
+            await h.add(pid, clip=clip)
+        await wait_for(lambda: all(sum(r.frames for r in c.received.values() if r.kind == "audio") > 50
+                                   for c in h.clients.values()), 8, "audio flowing")
+        await asyncio.sleep(1.0)
+        for me, c in h.clients.items():
+            decoding = [r.publisher for r in c.received.values() if r.kind == "video" and r.frames > 0]
+            audio = [r.publisher for r in c.received.values() if r.kind == "audio" and r.frames > 0]
+            assert len(decoding) == 1, (me, decoding)
+            assert sorted(audio) == sorted(set(h.clients) - {me})
+            assert h.room.forwarded_video(me) == set(decoding)
+    finally:
+        await h.close()
+
+
+async def test_no_media_written_to_disk(clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    h = Harness()
+    try:
+        await h.add("anna", clip=clip)
+        await h.add("bo", clip=clip)
+        await wait_for(lambda: all(sum(r.frames for r in c.received.values()) > 20 for c in h.clients.values()),
+                       8, "media flowing")
+    finally:
+        await h.close()
+    assert os.listdir(work) == []
