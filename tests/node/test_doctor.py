@@ -102,13 +102,12 @@ async def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 async def test_fristed_doctor_subcommand(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`fristed doctor` once node/cli.py wires it (doctor.add_arguments + doctor.main)."""
+    """`fristed doctor` through node/cli.py (doctor.add_arguments + doctor.main)."""
     from node import cli
 
     parser = cli.parser()
     subcommands = next(a for a in parser._actions if a.dest == "command").choices  # noqa: SLF001
-    if "doctor" not in subcommands:
-        pytest.skip("`fristed doctor` is not wired into node/cli.py yet")
+    assert "doctor" in subcommands
     data = await stopped_node(tmp_path / "data")
     assert cli.main(["--data-dir", str(data), "doctor", "--json"]) == 0
     assert {f["check"] for f in json.loads(capsys.readouterr().out)} >= {"store", "certificate", "disk"}
