@@ -6,7 +6,7 @@ from aiohttp import web
 import asyncio
 from typing import AsyncIterator
 
-from node import chat_ws, retention, routes, ws
+from node import chat_ws, retention, room_service, room_ws, routes, ws
 from node.centre import load as load_centre
 from node.chat import ChatService
 from node.context import CONTEXT, NodeContext
@@ -27,9 +27,25 @@ def create_app(ctx: NodeContext) -> web.Application:
     ws.install(app)
     chat = ChatService(ctx.store, ctx.clock)
     chat_ws.install(app, chat)
+    room_ws.install(app)
     routes.setup(app)
     app.cleanup_ctx.append(_chat_lifetime)
+    app.cleanup_ctx.append(_rooms_lifetime)
     return app
+
+
+async def _rooms_lifetime(app: web.Application) -> AsyncIterator[None]:
+    """Load the invite secret at start; purge old links hourly; close every media room at the end."""
+    ctx, rooms = app[CONTEXT], app[room_ws.ROOMS]
+    await rooms.load()
+    task = asyncio.create_task(room_service.purge_loop(ctx.store, ctx.clock))
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    await rooms.shutdown()
 
 
 async def _chat_lifetime(app: web.Application) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Callable
 
 from node.validation import FORBIDDEN_CHARS, InvalidInput, parse_json_object
 
-MAX_FRAME = 16 * 1024
+MAX_FRAME = 16 * 1024  # every frame, unless its message type declares a larger ``max_frame``
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Field:
     max_len: int = 4000
     low: int = 0
     high: int = 2**31
+    crlf: bool = False  # text may hold CR LF line ends (SDP); a lone CR is still refused
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class MessageType:
     name: str
     roles: frozenset[str]
     fields: dict[str, Field] = field(default_factory=dict)
+    max_frame: int = MAX_FRAME  # bytes; raised only for types that must carry more (room SDP)
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,19 @@ ANYONE = frozenset({"citizen", "volunteer", "staff", "admin"})
 STAFF = frozenset({"volunteer", "staff", "admin"})
 
 
-def message_type(type_name: str, roles: frozenset[str], /, **fields: Field) -> MessageType:
-    """Declare a message type (once, at import)."""
-    spec = MessageType(type_name, roles, fields)
+def message_type(type_name: str, roles: frozenset[str], /, *, max_frame: int = MAX_FRAME,
+                 **fields: Field) -> MessageType:
+    """Declare a message type (once, at import); ``max_frame`` raises the frame limit for it alone."""
+    if not MAX_FRAME <= max_frame <= 1024 * 1024:
+        raise ValueError("max_frame is from MAX_FRAME to 1 MiB")
+    spec = MessageType(type_name, roles, fields, max_frame)
     REGISTRY[type_name] = spec
     return spec
+
+
+def largest_frame() -> int:
+    """The socket's limit: the largest frame any declared type accepts (each type checks its own)."""
+    return max(spec.max_frame for spec in REGISTRY.values())
 
 
 message_type("ping", ANYONE)
@@ -69,7 +79,7 @@ def _check_field(name: str, spec: Field, value: Any) -> Any:
         if not isinstance(value, str) or len(value) > spec.max_len:
             raise InvalidInput(f"field '{name}' must be text of at most {spec.max_len} characters",
                                "bad_field")
-        if FORBIDDEN_CHARS.search(value):
+        if FORBIDDEN_CHARS.search(value.replace("\r\n", "\n") if spec.crlf else value):
             raise InvalidInput(f"field '{name}' contains control characters", "bad_field")
     elif spec.kind in (list, dict):
         if not isinstance(value, spec.kind) or len(value) > spec.max_len:
@@ -79,13 +89,16 @@ def _check_field(name: str, spec: Field, value: Any) -> Any:
 
 def parse_frame(raw: str | bytes, role: str) -> Message:
     """Validate one frame for a sender with ``role``; raise :class:`InvalidInput` with the reason."""
-    body = parse_json_object(raw, MAX_FRAME)
+    size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
+    body = parse_json_object(raw, largest_frame())
     kind = body.get("type")
     if not isinstance(kind, str):
         raise InvalidInput("message has no 'type'", "bad_type")
     spec = REGISTRY.get(kind)
     if spec is None:
         raise InvalidInput(f"unknown message type '{kind[:40]}'", "unknown_type")
+    if size > spec.max_frame:
+        raise InvalidInput(f"message is larger than {spec.max_frame} bytes", "too_large")
     if role not in spec.roles:
         raise InvalidInput(f"'{kind}' is not allowed for you", "forbidden")
     msg_id = body.get("id")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from node import chat_views, views, ws
+from node import chat_views, room_views, views, ws
 
 
 def setup(app: web.Application) -> None:
@@ -26,4 +26,10 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/chat/canned", chat_views.canned)
     app.router.add_get("/api/settings", chat_views.get_settings)
     app.router.add_put("/api/settings", chat_views.put_settings)
+    app.router.add_get("/room", room_views.room_page)
+    app.router.add_get("/device-test", room_views.device_test_page)
+    app.router.add_post("/api/rooms", room_views.create_room)
+    app.router.add_get("/api/rooms", room_views.list_rooms)
+    app.router.add_post("/api/rooms/{id}/invites", room_views.create_invite)
+    app.router.add_post("/api/rooms/{id}/close", room_views.close_room)
     app.router.add_static("/static/", views.STATIC, follow_symlinks=False)

@@ -11,7 +11,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from node import __version__
 from node.context import CONTEXT
 from node.httpauth import COOKIE, anonymous_key, bearer_token
-from node.protocol import MAX_FRAME, Handler, Message, ProtocolRefusal, error_frame, parse_frame
+from node.protocol import Handler, Message, ProtocolRefusal, error_frame, largest_frame, parse_frame
 from node.ratelimit import TokenBucket
 from node.security import origin_allowed
 from node.sessions import Session
@@ -42,6 +42,7 @@ class Peer:
         self.allowance: TokenBucket | None = None  # refused frames the connection may still send
         self.conversation: str | None = None  # a citizen's current chat
         self.reply_to: str | None = None  # the ``id`` of the frame being handled, echoed by :meth:`reply`
+        self.host = ""  # the Host the socket was opened with (for TURN URLs); set by :func:`websocket`
 
     @property
     def account_id(self) -> int | None:
@@ -120,9 +121,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if session is None and not ctx.anonymous_limit.take(anonymous_key(request)):
         raise web.HTTPTooManyRequests(text='{"error": "rate_limited", "reason": "too many connections"}',
                                       content_type="application/json")
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=25.0, compress=False)
+    # the socket admits the largest frame any message type declares; each type's own limit is
+    # checked in parse_frame, and a frame over it closes the connection with 1009 all the same
+    ws = web.WebSocketResponse(max_msg_size=largest_frame(), heartbeat=25.0, compress=False)
     await ws.prepare(request)
     peer = Peer(ws, session, (token or request.cookies.get(COOKIE)) if session else None)
+    peer.host = request.host
     request.app[PEERS].add(peer)
     bucket = TokenBucket(ctx.clock, MESSAGE_RATE, MESSAGE_BURST)
     peer.allowance = TokenBucket(ctx.clock, REFUSED_RATE, REFUSED_BURST)
@@ -163,6 +167,8 @@ async def _dispatch(peer: Peer, data: str | bytes, handlers: dict[str, Handler])
     except InvalidInput as exc:
         peer.refused += 1
         await peer.send(error_frame(exc.code, exc.reason))
+        if exc.code == "too_large":  # as if the socket's own limit had been hit
+            await peer.ws.close(code=WSCloseCode.MESSAGE_TOO_BIG, message=exc.reason.encode()[:120])
         return
     handler = handlers.get(msg.type)
     if handler is None:

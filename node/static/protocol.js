@@ -4,6 +4,8 @@
    - Connection: one socket to wss://<this host>/ws that reconnects by itself with backoff, typed
      event callbacks (on("chat.message", fn)), send(), and request() that matches a reply or an
      error by the frame's id. Rooms and calls use this layer too.
+   - RoomClient: a video room on top of a Connection: lobby, roster, signalling for one
+     RTCPeerConnection to the node, ICE restart and rejoin after a drop. The page owns the devices.
    - ChatClient: the citizen's chat on top of a Connection. It keeps the resume token in
      sessionStorage (under a neutral key), resumes after a reload or a lost connection, and resends
      messages the node has not acknowledged, by client_id (the node drops duplicates). */
@@ -626,12 +628,761 @@
     }
   }
 
+  /* ------------------------------------------------------------------ rooms */
+
+  /** What an invite token says about its holder without checking it: "guest", "host" or null.
+      Only a hint for which frame to send (room.knock or room.enter); the node checks the token. */
+  function inviteRole(token) {
+    if (typeof token !== "string") {
+      return null;
+    }
+    const parts = token.split(".");
+    if (parts.length !== 3 || !parts[1]) {
+      return null;
+    }
+    try {
+      const first = global.atob(parts[1].slice(0, 4).replace(/-/g, "+").replace(/_/g, "/")).charAt(0);
+      return first === "h" ? "host" : first === "g" ? "guest" : null;
+    } catch (err) {
+      return null;
+    }
+  }
+
+  /**
+   * Give the RTP header extensions in an SDP the ids in `wanted` ({uri: id}); every other extension
+   * gets the next free id (dropped past 14). Same URI, same id in every m-line, as BUNDLE needs.
+   */
+  function renumberExtmap(sdp, wanted) {
+    const lines = sdp.split("\r\n");
+    const ids = new Map(Object.entries(wanted || {}));
+    const used = new Set(ids.values());
+    let next = 1;
+    for (const line of lines) {
+      const m = /^a=extmap:(\d+)(\/\w+)? (\S+)/.exec(line);
+      if (m && !ids.has(m[3])) {
+        while (used.has(next)) {
+          next += 1;
+        }
+        ids.set(m[3], next <= 14 ? next : null);
+        used.add(next);
+      }
+    }
+    return lines.filter((line) => {
+      const m = /^a=extmap:(\d+)(\/\w+)? (\S+)/.exec(line);
+      return !m || ids.get(m[3]) !== null;
+    }).map((line) => line.replace(/^a=extmap:(\d+)((?:\/\w+)? (\S+).*)$/, (all, id, rest, uri) =>
+      "a=extmap:" + ids.get(uri) + rest)).join("\r\n");
+  }
+
+  /**
+   * The header extension ids the node's own offers use (aiortc's fixed table). aiortc renumbers
+   * extensions to this table in every offer it makes, and Chromium refuses a re-offer that moves an
+   * id, so the first offer is written with these ids. Remove once the node keeps negotiated ids.
+   */
+  const NODE_EXTMAP = {
+    "urn:ietf:params:rtp-hdrext:sdes:mid": 1,
+    "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 2,
+    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": 3,
+  };
+
+  /**
+   * Give each m-section's codecs the payload types in `table` ({"opus/48000/2": 96, "vp8/90000": 97}),
+   * RTX the type after its codec's; static types (0, 8, 9) stay; every other codec is dropped.
+   */
+  function renumberPayloads(sdp, table) {
+    const sections = sdp.split(/\r\n(?=m=)/);
+    return sections.map((section, index) => {
+      if (index === 0) {
+        return section;
+      }
+      const lines = section.split("\r\n");
+      const names = new Map();
+      const apt = new Map();
+      for (const line of lines) {
+        let m = /^a=rtpmap:(\d+) (\S+)/.exec(line);
+        if (m) {
+          names.set(m[1], m[2].toLowerCase());
+        }
+        m = /^a=fmtp:(\d+) .*\bapt=(\d+)/.exec(line);
+        if (m) {
+          apt.set(m[1], m[2]);
+        }
+      }
+      const map = new Map();
+      for (const [pt, name] of names) {
+        if (Object.prototype.hasOwnProperty.call(table, name)) {
+          map.set(pt, String(table[name]));
+        } else if (Number(pt) < 35 && !/^rtx\//.test(name)) {
+          map.set(pt, pt);
+        }
+      }
+      for (const [pt, name] of names) {
+        if (/^rtx\//.test(name) && map.has(apt.get(pt)) && map.get(apt.get(pt)) !== apt.get(pt)) {
+          map.set(pt, String(Number(map.get(apt.get(pt))) + 1));
+        }
+      }
+      const out = [];
+      for (const line of lines) {
+        if (/^m=/.test(line)) {
+          const parts = line.split(" ");
+          const kept = parts.slice(3).filter((pt) => map.has(pt)).map((pt) => map.get(pt));
+          out.push(parts.slice(0, 3).concat(kept).join(" "));
+          continue;
+        }
+        const m = /^a=(rtpmap|fmtp|rtcp-fb):(\d+)( .*)?$/.exec(line);
+        if (m) {
+          if (!map.has(m[2])) {
+            continue;
+          }
+          let rest = m[3] || "";
+          if (m[1] === "fmtp") {
+            rest = rest.replace(/\bapt=(\d+)/, (all, old) => "apt=" + (map.get(old) || old));
+          }
+          out.push("a=" + m[1] + ":" + map.get(m[2]) + rest);
+          continue;
+        }
+        out.push(line);
+      }
+      return out.join("\r\n");
+    }).join("\r\n");
+  }
+
+  /**
+   * The payload types the node's own offers use (aiortc's fixed table). aiortc gives an existing
+   * m-line these types again in every re-offer it makes, and its receivers then drop what the
+   * browser sends with the new types, so the first offer is written with them. Remove once the
+   * node keeps the negotiated payload types in its re-offers.
+   */
+  const NODE_PAYLOADS = { "opus/48000/2": 96, "vp8/90000": 97 };
+
+  /** A roster entry as the page uses it, whatever spelling the node used ({id}|{pid}, admitted|inside). */
+  function rosterEntry(p, fallbackState) {
+    if (!p || typeof p !== "object") {
+      return null;
+    }
+    const pid = typeof p.pid === "string" ? p.pid : typeof p.id === "string" ? p.id : null;
+    if (pid === null) {
+      return null;
+    }
+    const state = p.state === "waiting" ? "waiting" : p.state ? "inside" : fallbackState;
+    return {
+      pid: pid,
+      name: typeof p.name === "string" ? p.name : "",
+      role: p.role === "host" ? "host" : "guest",
+      state: state,
+      camera: p.camera !== false,
+      mic: p.mic !== false,
+    };
+  }
+
+  /** The roster frame as one list: everyone inside, then everyone waiting. */
+  function normaliseRoster(frame) {
+    const list = [];
+    const seen = new Set();
+    const add = (p, state) => {
+      const entry = rosterEntry(p, state);
+      if (entry && !seen.has(entry.pid)) {
+        seen.add(entry.pid);
+        list.push(entry);
+      }
+    };
+    for (const p of Array.isArray(frame && frame.participants) ? frame.participants : []) {
+      add(p, "inside");
+    }
+    for (const p of Array.isArray(frame && frame.waiting) ? frame.waiting : []) {
+      add(p, "waiting");
+    }
+    return list;
+  }
+
+  /**
+   * One video room over a Connection: lobby, signalling and one RTCPeerConnection to the node.
+   *
+   * The page owns the camera and microphone: it hands tracks in with setTrack(kind, track) (null
+   * for none) and the client sends them. The first offer carries only what this client publishes
+   * (a sendonly audio and a sendonly video m-line, with or without a track, so switching a camera
+   * on later needs no renegotiation); everything it receives arrives in offers from the node, one
+   * m-line per remote track, whose msid stream id is the remote participant's pid.
+   *
+   * Recovery: when ICE goes "disconnected" for a moment or "failed", it restarts ICE with a new
+   * offer (iceRestart); when that does not bring media back, or the socket was lost and came back,
+   * it joins again with the same credentials (resume token if the node gave one, else the invite
+   * or the staff session) and a fresh peer connection.
+   *
+   * States: "idle", "joining", "waiting" (lobby), "inside", "ended".
+   * Events: "state" (state), "lobby" (frame), "roster" ([{pid, name, role, state, camera, mic}]),
+   * "knocking" ({pid, name}), "admitted" (frame), "text" ({from, name, text, ts, own}),
+   * "track" ({pid, kind, track, stream}), "trackended" ({pid, kind, track, stream}),
+   * "media" ({state: "connecting"|"connected"|"reconnecting"|"failed"}), "ended" ({kind:
+   * "left"|"closed"|"removed"|"declined"|"refused", reason, code}), "error" (ProtocolError).
+   */
+  class RoomClient extends Emitter {
+    constructor(connection, options) {
+      super();
+      const opts = options || {};
+      this.conn = connection;
+      this.PeerConnection = opts.PeerConnection || global.RTCPeerConnection;
+      this.restartAfter = opts.restartAfter || 2000;   // ms of "disconnected" before an ICE restart
+      this.rejoinAfter = opts.rejoinAfter || 12000;    // ms an ICE restart may take before a full rejoin
+      this.answerTimeout = opts.answerTimeout || 10000;
+      this.rtcConfig = opts.rtcConfig || {};          // extra RTCConfiguration (iceTransportPolicy …)
+      this.extmap = opts.extmap === undefined ? NODE_EXTMAP : opts.extmap; // null: leave ids alone
+      this.payloads = opts.payloads === undefined ? NODE_PAYLOADS : opts.payloads; // null: leave alone
+      this.state = "idle";
+      this.mediaState = "idle";
+      this.pid = null;
+      this.roomId = null;
+      this.title = "";
+      this.role = null;          // "host" or "guest" once the node has said so
+      this.roster = [];
+      this.iceServers = [];
+      this.pc = null;
+      this.tracks = { audio: null, video: null };
+      this.localStream = global.MediaStream ? new global.MediaStream() : null;
+      this.remote = new Map();   // pid -> MediaStream of what we receive from them
+      this._join = null;         // {type, fields}: how we got in, to get in again
+      this._resume = null;
+      this._transceivers = { audio: null, video: null };
+      this._chain = Promise.resolve();
+      this._offerTimer = 0;
+      this._restartTimer = 0;
+      this._rejoinTimer = 0;
+      this._restarting = false;
+      this._restartWanted = false;
+      this._socketLost = false;
+      this._rejoining = false;
+      this._offs = [
+        connection.on("room.lobby", (f) => this._onLobby(f)),
+        connection.on("room.knocking", (f) => this.emit("knocking", { pid: f.pid || f.id, name: f.name || "" })),
+        connection.on("room.admitted", (f) => this._onAdmitted(f)),
+        connection.on("room.enter", (f) => this._onAdmitted(f)), // a host is in at once
+        connection.on("room.roster", (f) => this._onRoster(f)),
+        connection.on("room.offer", (f) => this._serial(() => this._onOffer(f))),
+        connection.on("room.answer", (f) => this._serial(() => this._onAnswer(f))),
+        connection.on("room.text", (f) => this._onText(f)),
+        connection.on("room.closed", (f) => this._end("closed", f)),
+        connection.on("room.removed", (f) => this._end("removed", f)),
+        connection.on("room.declined", (f) => this._end("declined", f)),
+        connection.on("close", () => this._onSocketLost()),
+        connection.on("welcome", () => this._onWelcome()),
+      ];
+    }
+
+    /**
+     * Knock with a link ({invite}) or, as staff logged in, with a room id ({room}); `camera` says
+     * whether we would like to be on camera. A guest link leads to the lobby (room.lobby), a host
+     * link or a staff member straight in (room.enter). Resolves with that frame; rejects with
+     * ProtocolError (invite_used, invite_expired, room_full, …).
+     */
+    knock(fields, name, camera) {
+      const frame = this._fields(Object.assign({}, fields), name);
+      frame.camera = camera !== false;
+      return this._enterWith("room.knock", frame, ["room.lobby", "room.enter", "room.admitted"]);
+    }
+
+    /** Use this track (or null) for "audio" or "video" from now on; no renegotiation needed. */
+    setTrack(kind, track) {
+      const old = this.tracks[kind];
+      if (old === track) {
+        return Promise.resolve();
+      }
+      if (this.localStream) {
+        if (old) {
+          this.localStream.removeTrack(old);
+        }
+        if (track) {
+          this.localStream.addTrack(track);
+        }
+      }
+      this.tracks[kind] = track || null;
+      const transceiver = this._transceivers[kind];
+      if (transceiver && transceiver.sender) {
+        return transceiver.sender.replaceTrack(track || null).catch((err) => {
+          global.console.error("fristed: replaceTrack failed", err);
+        });
+      }
+      return Promise.resolve();
+    }
+
+    /** Tell everyone whether our camera and microphone are on. */
+    setMedia(camera, mic) {
+      if (this._join) {
+        this._join.fields.camera = Boolean(camera);
+      }
+      if (this.state === "inside" || this.state === "waiting") {
+        this.conn.send({ type: "room.media", camera: Boolean(camera), mic: Boolean(mic) });
+      }
+    }
+
+    /** Write in the room's chat; resolves true when sent. */
+    sendText(text) {
+      return this.conn.send({ type: "room.text", text: String(text) });
+    }
+
+    admit(pid) {
+      return this.conn.request({ type: "room.admit", pid: pid }, 10000, ["room.ok"]).catch((err) => this._refused(err));
+    }
+
+    decline(pid, reason) {
+      const frame = { type: "room.decline", pid: pid };
+      if (reason) {
+        frame.reason = String(reason).slice(0, 200);
+      }
+      return this.conn.request(frame, 10000, ["room.ok"]).catch((err) => this._refused(err));
+    }
+
+    remove(pid, reason) {
+      const frame = { type: "room.remove", pid: pid };
+      if (reason) {
+        frame.reason = String(reason).slice(0, 200);
+      }
+      return this.conn.request(frame, 10000, ["room.ok"]).catch((err) => this._refused(err));
+    }
+
+    /** Leave at once: the peer connection closes before the node has even heard of it. */
+    leave() {
+      if (this.state !== "idle" && this.state !== "ended") {
+        this.conn.send({ type: "room.leave" });
+      }
+      this._end("left", {});
+    }
+
+    /** The peer connection's statistics, or null before there is one. */
+    stats() {
+      return this.pc ? this.pc.getStats() : Promise.resolve(null);
+    }
+
+    /** Name of a participant in the last roster, or "". */
+    nameOf(pid) {
+      const entry = this.roster.find((p) => p.pid === pid);
+      return entry ? entry.name : "";
+    }
+
+    /* -------------------------------------------------------------- joining */
+
+    _fields(fields, name) {
+      if (name) {
+        fields.name = String(name).slice(0, 40);
+      }
+      return fields;
+    }
+
+    _enterWith(type, fields, replies) {
+      this._join = { type: type, fields: fields, replies: replies };
+      this._setState("joining");
+      return this.conn.request(Object.assign({ type: type }, fields), 15000, replies).then((reply) => {
+        if (reply === null) {
+          throw new ProtocolError({ code: "timeout", reason: "the node did not answer" });
+        }
+        return reply;
+      }, (err) => {
+        if (this.state === "joining") {
+          this._setState("idle");
+        }
+        throw err;
+      });
+    }
+
+    _setState(state) {
+      if (this.state !== state) {
+        this.state = state;
+        this.emit("state", state);
+      }
+    }
+
+    _setMedia(state) {
+      if (this.mediaState !== state) {
+        this.mediaState = state;
+        this.emit("media", { state: state });
+      }
+    }
+
+    _refused(err) {
+      this.emit("error", err);
+      return null;
+    }
+
+    _onLobby(frame) {
+      this._takeRoom(frame);
+      if (frame.pid || frame.id) {
+        this.pid = frame.pid || frame.id;
+      }
+      if (this.state !== "inside") {
+        this._setState("waiting");
+      }
+      this.emit("lobby", frame);
+      if (frame.roster || frame.participants) {
+        this._onRoster(frame.roster || frame);
+      }
+    }
+
+    _takeRoom(frame) {
+      const room = frame.room;
+      if (typeof room === "string") {
+        this.roomId = room;
+      } else if (room && typeof room === "object") {
+        this.roomId = room.id || room.room || this.roomId;
+        this.title = room.title || this.title;
+      }
+      if (typeof frame.title === "string") {
+        this.title = frame.title;
+      }
+      if (typeof frame.resume === "string") {
+        this._resume = frame.resume;
+      }
+    }
+
+    _onAdmitted(frame) {
+      this._takeRoom(frame);
+      this.pid = frame.pid || frame.id || this.pid;
+      if (frame.role === "host" || frame.role === "guest") {
+        this.role = frame.role;
+      }
+      this.iceServers = Array.isArray(frame.iceServers) ? frame.iceServers : [];
+      this._setState("inside");
+      this.emit("admitted", frame);
+      if (frame.roster || frame.participants) {
+        this._onRoster(frame.roster || frame);
+      }
+      this._serial(() => this._startPeer());
+    }
+
+    _onRoster(frame) {
+      this._takeRoom(frame);
+      this.roster = normaliseRoster(frame);
+      const me = this.roster.find((p) => p.pid === this.pid);
+      if (me && !this.role) {
+        this.role = me.role;
+      }
+      this.emit("roster", this.roster);
+    }
+
+    _onText(frame) {
+      const from = typeof frame.from === "string" ? frame.from : "";
+      const name = frame.name || this.nameOf(from) || from;
+      this.emit("text", {
+        from: from,
+        name: name,
+        text: typeof frame.text === "string" ? frame.text : "",
+        ts: typeof frame.ts === "number" ? frame.ts : Date.now() / 1000,
+        own: from !== "" && from === this.pid,
+      });
+    }
+
+    _end(kind, frame) {
+      if (this.state === "ended") {
+        return;
+      }
+      this._setState("ended");
+      this._closePeer();
+      this.emit("ended", { kind: kind, reason: (frame && (frame.reason || "")) || "", code: frame && frame.code });
+    }
+
+    /* -------------------------------------------------------------- media */
+
+    _serial(task) {
+      this._chain = this._chain.then(task).catch((err) => {
+        global.console.error("fristed: room signalling step failed", err);
+      });
+      return this._chain;
+    }
+
+    _startPeer() {
+      this._closePeer();
+      const config = Object.assign({ bundlePolicy: "max-bundle" }, this.rtcConfig, { iceServers: this.iceServers });
+      const pc = new this.PeerConnection(config);
+      this.pc = pc;
+      this._setMedia("connecting");
+      const streams = this.localStream ? [this.localStream] : [];
+      for (const kind of ["audio", "video"]) {
+        this._transceivers[kind] = pc.addTransceiver(this.tracks[kind] || kind,
+                                                     { direction: "sendonly", streams: streams });
+      }
+      pc.ontrack = (event) => this._onTrack(pc, event);
+      pc.onconnectionstatechange = () => this._onPeerState(pc);
+      pc.oniceconnectionstatechange = () => this._onPeerState(pc);
+      return this._offer(false);
+    }
+
+    _closePeer() {
+      global.clearTimeout(this._offerTimer);
+      global.clearTimeout(this._restartTimer);
+      global.clearTimeout(this._rejoinTimer);
+      this._restarting = false;
+      this._restartWanted = false;
+      if (this.pc) {
+        const pc = this.pc;
+        this.pc = null;
+        pc.ontrack = null;
+        pc.onconnectionstatechange = null;
+        pc.oniceconnectionstatechange = null;
+        try {
+          pc.close();
+        } catch (err) {
+          /* closed already */
+        }
+      }
+      this._transceivers = { audio: null, video: null };
+      for (const [pid, stream] of this.remote) {
+        for (const track of stream.getTracks()) {
+          stream.removeTrack(track);
+          this.emit("trackended", { pid: pid, kind: track.kind, track: track, stream: stream });
+        }
+      }
+      this.remote.clear();
+      if (this.mediaState !== "idle") {
+        this._setMedia("idle");
+      }
+    }
+
+    async _offer(iceRestart) {
+      const pc = this.pc;
+      if (!pc || pc.signalingState !== "stable") {
+        this._restartWanted = this._restartWanted || iceRestart;
+        return;
+      }
+      const offer = await pc.createOffer(iceRestart ? { iceRestart: true } : {});
+      if (this.extmap) {
+        offer.sdp = renumberExtmap(offer.sdp, this.extmap);
+      }
+      if (this.payloads) {
+        offer.sdp = renumberPayloads(offer.sdp, this.payloads);
+      }
+      await pc.setLocalDescription(offer);
+      const rollback = () => this._serial(async () => {
+        if (this.pc === pc && pc.signalingState === "have-local-offer") {
+          await pc.setLocalDescription({ type: "rollback" }).catch(() => {});
+        }
+      });
+      // The answer itself is applied by the "room.answer" listener; this only watches for trouble.
+      this.conn.request({ type: "room.offer", sdp: pc.localDescription.sdp }, this.answerTimeout,
+                        ["room.answer"]).then((reply) => {
+        if (reply === null) {
+          rollback(); // no answer: let the node's own offers through, and try the next step
+          if (iceRestart && this.pc === pc) {
+            this._rejoin();
+          }
+        }
+      }, (err) => {
+        rollback();
+        if (this.pc !== pc) {
+          return;
+        }
+        if (err.code === "offline" || err.code === "closed") {
+          return; // the rejoin after the socket is back takes over
+        }
+        if (iceRestart) {
+          this._rejoin(); // the node does not take a new offer (yet): get in again instead
+        } else {
+          this._setMedia("failed");
+          this.emit("error", err);
+        }
+      });
+    }
+
+    async _onAnswer(frame) {
+      const pc = this.pc;
+      if (!pc || pc.signalingState !== "have-local-offer" || typeof frame.sdp !== "string") {
+        return;
+      }
+      global.clearTimeout(this._offerTimer);
+      await pc.setRemoteDescription({ type: "answer", sdp: frame.sdp });
+      this._sweep(pc);
+      await this._afterStable();
+    }
+
+    async _onOffer(frame) {
+      const pc = this.pc;
+      if (!pc || typeof frame.sdp !== "string") {
+        return;
+      }
+      if (pc.signalingState === "have-local-offer") {
+        // Both sides offered at once: the node wins; our ICE restart is made again afterwards.
+        global.clearTimeout(this._offerTimer);
+        this._restartWanted = this._restartWanted || this._restarting;
+        await pc.setLocalDescription({ type: "rollback" });
+      }
+      await pc.setRemoteDescription({ type: "offer", sdp: frame.sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      this.conn.send({ type: "room.answer", sdp: pc.localDescription.sdp });
+      this._sweep(pc);
+      await this._afterStable();
+    }
+
+    async _afterStable() {
+      if (this._restartWanted && this.pc && this.pc.signalingState === "stable") {
+        this._restartWanted = false;
+        await this._offer(true);
+      }
+    }
+
+    _onTrack(pc, event) {
+      if (pc !== this.pc) {
+        return;
+      }
+      const origin = event.streams && event.streams[0];
+      const pid = origin ? origin.id : "";
+      const track = event.track;
+      let stream = this.remote.get(pid);
+      if (!stream) {
+        stream = new global.MediaStream();
+        this.remote.set(pid, stream);
+      }
+      for (const old of stream.getTracks()) {
+        if (old.kind === track.kind && old !== track) {
+          stream.removeTrack(old); // a new m-line for the same publisher replaces the old one
+          this.emit("trackended", { pid: pid, kind: old.kind, track: old, stream: stream });
+        }
+      }
+      stream.addTrack(track);
+      const gone = () => this._dropTrack(pid, track);
+      track.addEventListener("ended", gone);
+      if (origin) {
+        origin.addEventListener("removetrack", (e) => {
+          if (e.track === track) {
+            gone();
+          }
+        });
+      }
+      this.emit("track", { pid: pid, kind: track.kind, track: track, stream: stream });
+    }
+
+    _dropTrack(pid, track) {
+      const stream = this.remote.get(pid);
+      if (!stream || !stream.getTracks().includes(track)) {
+        return;
+      }
+      stream.removeTrack(track);
+      this.emit("trackended", { pid: pid, kind: track.kind, track: track, stream: stream });
+    }
+
+    /** After a negotiation: tracks whose m-line went inactive are gone. */
+    _sweep(pc) {
+      for (const t of pc.getTransceivers()) {
+        if (t === this._transceivers.audio || t === this._transceivers.video) {
+          continue;
+        }
+        const dir = t.currentDirection;
+        if (t.receiver && t.receiver.track && (dir === "inactive" || dir === "sendonly" || t.stopped)) {
+          for (const [pid, stream] of this.remote) {
+            if (stream.getTracks().includes(t.receiver.track)) {
+              this._dropTrack(pid, t.receiver.track);
+            }
+          }
+        }
+      }
+    }
+
+    _onPeerState(pc) {
+      if (pc !== this.pc) {
+        return;
+      }
+      const ice = pc.iceConnectionState;
+      const state = pc.connectionState;
+      if (state === "connected" || ice === "connected" || ice === "completed") {
+        global.clearTimeout(this._restartTimer);
+        global.clearTimeout(this._rejoinTimer);
+        this._restarting = false;
+        this._setMedia("connected");
+        return;
+      }
+      if (state === "failed" || ice === "failed") {
+        this._restart(0);
+      } else if (ice === "disconnected" || state === "disconnected") {
+        this._restart(this.restartAfter);
+      }
+    }
+
+    /** ICE restart after `delay` ms (unless media comes back first); a full rejoin if that fails too. */
+    _restart(delay) {
+      if (this._restarting || this.state !== "inside") {
+        return;
+      }
+      this._setMedia("reconnecting");
+      global.clearTimeout(this._restartTimer);
+      this._restartTimer = global.setTimeout(() => {
+        const pc = this.pc;
+        if (!pc || pc.connectionState === "connected" || this.state !== "inside") {
+          return;
+        }
+        this._restarting = true;
+        this._serial(() => this._offer(true));
+        global.clearTimeout(this._rejoinTimer);
+        this._rejoinTimer = global.setTimeout(() => {
+          if (this.pc === pc && pc.connectionState !== "connected") {
+            this._rejoin();
+          }
+        }, this.rejoinAfter);
+      }, delay);
+    }
+
+    _onSocketLost() {
+      if (this.state === "inside" || this.state === "waiting") {
+        this._socketLost = true;
+        this._setMedia("reconnecting");
+      }
+    }
+
+    _onWelcome() {
+      if (this._socketLost && (this.state === "inside" || this.state === "waiting")) {
+        this._socketLost = false;
+        this._rejoin();
+      }
+    }
+
+    /**
+     * Get in again with what got us in before (resume token if the node gave one, else the link or
+     * the staff session), with a fresh peer connection. On the same socket we leave first.
+     */
+    async _rejoin() {
+      if (!this._join || this.state === "ended" || this._rejoining) {
+        return;
+      }
+      this._rejoining = true;
+      this._closePeer();
+      this._setMedia("reconnecting");
+      if (!this._socketLost && this.conn.ready) {
+        await this.conn.request({ type: "room.leave" }, 5000, ["room.left"]).catch(() => null);
+      }
+      this._setState("joining");
+      const fields = Object.assign({}, this._join.fields);
+      let type = this._join.type;
+      if (this._resume) {
+        type = "room.resume";
+        for (const key of Object.keys(fields)) {
+          if (key !== "name" && key !== "camera") {
+            delete fields[key];
+          }
+        }
+        fields.resume = this._resume;
+      }
+      this.conn.request(Object.assign({ type: type }, fields), 15000, this._join.replies).then((reply) => {
+        this._rejoining = false;
+        if (reply === null && this.state !== "ended") {
+          global.setTimeout(() => this._rejoin(), 3000);
+        }
+      }, (err) => {
+        this._rejoining = false;
+        if (err.code === "offline" || err.code === "closed") {
+          this._socketLost = true; // try again on the next welcome
+          return;
+        }
+        this._end("refused", { reason: err.message, code: err.code });
+      });
+    }
+  }
+
   global.fristedProtocol = {
     Connection: Connection,
     ChatClient: ChatClient,
     ProtocolError: ProtocolError,
     SessionState: SessionState,
     Emitter: Emitter,
+    RoomClient: RoomClient,
+    inviteRole: inviteRole,
+    normaliseRoster: normaliseRoster,
+    renumberExtmap: renumberExtmap,
+    renumberPayloads: renumberPayloads,
     randomId: randomId,
     defaultUrl: defaultUrl,
     STORE_KEY: STORE_KEY,
