@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import fractions
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
