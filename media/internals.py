@@ -55,6 +55,10 @@ DTLS_SEND_RTP = "_send_rtp"  # async (bytes) -> None: SRTP/SRTCP protect and sen
 
 # --- RTCRtpTransceiver ------------------------------------------------------------------------
 TRANSCEIVER_CODECS = "_codecs"  # negotiated codecs, set by setRemoteDescription
+# negotiated header extensions, set by setRemoteDescription. RTCPeerConnection.createOffer resets
+# both to aiortc's defaults; media.sfu puts the negotiated ones back (and reads/writes both)
+TRANSCEIVER_HEADER_EXTENSIONS = "_headerExtensions"
+TRANSCEIVER_GET_MLINE_INDEX = "_get_mline_index"  # method () -> int | None, set by createOffer
 
 _RECEIVER_ATTRS = (RX_ENABLED, RX_CODECS, RX_RTX_SSRC, RX_NACK_GENERATOR, RX_REMOTE_STREAMS, RX_RTCP_SSRC,
                    RX_BITRATE_ESTIMATOR, RX_DECODER_THREAD)
@@ -70,6 +74,7 @@ _METHODS: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (RTCRtpSender, TX_HANDLE_RTCP, ("self", "packet")),
     (RTCRtpSender, "send", ("self", "parameters")),
     (RTCDtlsTransport, DTLS_SEND_RTP, ("self", "data")),
+    (RTCRtpTransceiver, TRANSCEIVER_GET_MLINE_INDEX, ("self",)),
     (StreamStatistics, "add", ("self", "packet")),
 )
 
@@ -101,7 +106,7 @@ def problems() -> list[str]:
         got = tuple(inspect.signature(fn).parameters)
         if got != params:
             found.append(f"{cls.__name__}.{name} signature is {got}, expected {params}")
-        if not inspect.iscoroutinefunction(fn) and name not in (RX_STOP_DECODER, "add"):
+        if not inspect.iscoroutinefunction(fn) and name not in (RX_STOP_DECODER, "add", TRANSCEIVER_GET_MLINE_INDEX):
             found.append(f"{cls.__name__}.{name} is no longer a coroutine function")
 
     # instance attributes only exist after __init__: build throwaway objects
@@ -121,8 +126,11 @@ def problems() -> list[str]:
                 if not hasattr(tx, attr):
                     found.append(f"RTCRtpSender({kind}) has no attribute {attr}")
             t = RTCRtpTransceiver(kind, rx, tx)
-            if not hasattr(t, TRANSCEIVER_CODECS):
-                found.append(f"RTCRtpTransceiver has no attribute {TRANSCEIVER_CODECS}")
+            for attr in (TRANSCEIVER_CODECS, TRANSCEIVER_HEADER_EXTENSIONS):
+                if not isinstance(getattr(t, attr, None), list):
+                    found.append(f"RTCRtpTransceiver has no list attribute {attr}")
+            if not callable(getattr(t, TRANSCEIVER_GET_MLINE_INDEX, None)):
+                found.append(f"RTCRtpTransceiver has no method {TRANSCEIVER_GET_MLINE_INDEX}")
         if not hasattr(rx, RX_STOP_DECODER):
             found.append(f"RTCRtpReceiver has no method {RX_STOP_DECODER}")
         await ice.stop()

@@ -19,6 +19,9 @@ Interface for the node (signalling is the node's business; this module never imp
     room.forwarded_video(pid)                      # publishers whose video pid receives now
     await room.close()
 
+    Room(..., loopback=True)                       # device test: each participant also receives
+                                                   # its own publications, through the same path
+
 - `ice_servers` is mandatory and used as given (`[]` on a LAN): aiortc's Google STUN default is
   never used.
 - The client's first offer carries what it publishes (audio and/or video, `sendonly` or
@@ -28,6 +31,11 @@ Interface for the node (signalling is the node's business; this module never imp
 - The room offers to a new participant once its connection is up, so the offer never overtakes
   the answer to its own join. While an offer is outstanding, further changes wait and are sent
   in one new offer after `answer()`. Client-initiated re-offers after joining are not handled yet.
+- Numbering: once an m-line has been negotiated, every later offer keeps its negotiated payload
+  types and header-extension ids (aiortc's `createOffer` would reset them to its own table, and
+  Chromium refuses a moved extension id). A new m-line takes the numbering already used on the
+  same connection (same codec -> same payload type, same extension URI -> same id), so a BUNDLE
+  group never maps one number to two things; the client may number its first offer as it likes.
 - When a publisher leaves, each of its legs sends RTCP BYE (aiortc peers end the track at once)
   and the m-line becomes `inactive` in the next offer; m-lines are not recycled.
 - Audio is always forwarded. Video goes to each subscriber from at most `max_video` publishers,
@@ -46,6 +54,7 @@ Interface for the node (signalling is the node's business; this module never imp
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import logging
 import random
@@ -60,11 +69,15 @@ from aiortc import (
     RTCRtpSender,
     RTCSessionDescription,
 )
-from aiortc import clock
+from aiortc import clock, sdp
 from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpSendParameters,
+)
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import (
@@ -115,6 +128,98 @@ def _same_codec(a: RTCRtpCodecParameters, b: RTCRtpCodecParameters) -> bool:
     if a.mimeType.lower() == "video/h264":
         return a.parameters.get("packetization-mode", "0") == b.parameters.get("packetization-mode", "0")
     return True
+
+
+Numbering = tuple[list[RTCRtpCodecParameters], list[RTCRtpHeaderExtensionParameters]]
+
+
+def _codec_key(c: RTCRtpCodecParameters) -> tuple[object, ...]:
+    params = tuple(sorted((str(k), str(v)) for k, v in c.parameters.items() if k != "apt"))
+    return (c.mimeType.lower(), c.clockRate, c.channels or 1, params)
+
+
+class _SessionNumbering:
+    """The payload types and extension ids used on one connection, to number new m-lines alike.
+
+    Chromium rejects a BUNDLE group in which one payload type names two codecs or one extension id
+    two URIs, so a new m-line reuses the number a codec/URI already has and never takes one that
+    is in use for something else.
+    """
+
+    def __init__(self, negotiated: Sequence[Numbering], reserved_pts: Sequence[int] = (),
+                 reserved_ids: dict[str, int] | None = None) -> None:
+        self.pts: dict[tuple[object, ...], int] = {}
+        self.used_pts: set[int] = set(reserved_pts)  # the client's own numbers, negotiated or not
+        self.ext_ids: dict[str, int] = {}
+        self.used_ids: set[int] = set()
+        for codecs, exts in negotiated:
+            self._learn(codecs, exts)
+        for uri, ext_id in (reserved_ids or {}).items():
+            self.ext_ids.setdefault(uri, ext_id)
+            self.used_ids.add(ext_id)
+
+    def _learn(self, codecs: Sequence[RTCRtpCodecParameters],
+               exts: Sequence[RTCRtpHeaderExtensionParameters]) -> None:
+        by_pt = {c.payloadType: c for c in codecs}
+        for c in codecs:
+            key = self._key(c, by_pt)
+            if key is not None:
+                self.pts.setdefault(key, c.payloadType)
+            self.used_pts.add(c.payloadType)
+        for e in exts:
+            self.ext_ids.setdefault(e.uri, e.id)
+            self.used_ids.add(e.id)
+
+    @staticmethod
+    def _key(c: RTCRtpCodecParameters, by_pt: dict[int, RTCRtpCodecParameters]) -> tuple[object, ...] | None:
+        if not is_rtx(c):
+            return _codec_key(c)
+        base = by_pt.get(c.parameters.get("apt"))  # type: ignore[arg-type]
+        return None if base is None or is_rtx(base) else ("rtx", _codec_key(base))
+
+    def number(self, codecs: Sequence[RTCRtpCodecParameters],
+               exts: Sequence[RTCRtpHeaderExtensionParameters]) -> Numbering:
+        """Copies of a new m-line's codecs and extensions, renumbered to fit this connection."""
+        out_codecs = [copy.deepcopy(c) for c in codecs]
+        old_by_pt = {c.payloadType: c for c in codecs}
+        new_pt: dict[int, int] = {}
+        mine: set[int] = set()
+        kept: list[RTCRtpCodecParameters] = []
+        for c in sorted(out_codecs, key=is_rtx):  # media codecs first: RTX needs its apt
+            old = c.payloadType
+            if is_rtx(c):
+                apt = c.parameters.get("apt")
+                if apt not in new_pt:
+                    continue  # its codec was dropped
+                c.parameters["apt"] = new_pt[apt]  # type: ignore[index]
+            key = self._key(old_by_pt[old], old_by_pt)
+            pt = self.pts.get(key) if key is not None else None
+            if pt is None or pt in mine:
+                if old < 35 or (old not in self.used_pts and old not in mine):
+                    pt = old
+                else:  # the dynamic range, then the range Chromium also uses
+                    pt = next((x for x in (*range(96, 128), *range(35, 64))
+                               if x not in self.used_pts and x not in mine), None)
+                    if pt is None:
+                        continue  # no number left: leave this codec out
+            new_pt[old] = pt
+            c.payloadType = pt
+            mine.add(pt)
+            kept.append(c)
+        out_codecs = [c for c in out_codecs if any(c is k for k in kept)]  # aiortc's order
+        self._learn(out_codecs, [])
+        out_exts = []
+        for e in exts:
+            ext_id = self.ext_ids.get(e.uri)
+            if ext_id is None:
+                ext_id = e.id if e.id not in self.used_ids else next(
+                    (x for x in range(1, 15) if x not in self.used_ids), None)
+                if ext_id is None:
+                    continue  # no one-byte id left: leave this extension out
+            out_exts.append(RTCRtpHeaderExtensionParameters(id=ext_id, uri=e.uri))
+            self.ext_ids.setdefault(e.uri, ext_id)
+            self.used_ids.add(ext_id)
+        return out_codecs, out_exts
 
 
 class Publication:
@@ -402,6 +507,50 @@ class Participant:
     offer_pending: bool = False
     dirty: bool = False
     last_spoke: float = -1e9
+    # per m-line, the codecs and header extensions of the last completed negotiation
+    negotiated: dict[RTCRtpTransceiver, Numbering] = field(default_factory=dict)
+    # every payload type and extension id the client's own offer used, negotiated or not
+    offered_pts: set[int] = field(default_factory=set)
+    offered_ids: dict[str, int] = field(default_factory=dict)
+
+    def remember_offer(self, offer_sdp: str) -> None:
+        for media in sdp.SessionDescription.parse(offer_sdp).media:
+            self.offered_pts.update(c.payloadType for c in media.rtp.codecs)
+            for e in media.rtp.headerExtensions:
+                self.offered_ids.setdefault(e.uri, e.id)
+
+    def remember_numbering(self) -> None:
+        """Call once a negotiation completes: later offers keep these numbers."""
+        for t in self.pc.getTransceivers():
+            codecs = ix.get(t, ix.TRANSCEIVER_CODECS)
+            if t.mid is not None and codecs:
+                self.negotiated[t] = (copy.deepcopy(codecs), copy.deepcopy(ix.get(t, ix.TRANSCEIVER_HEADER_EXTENSIONS)))
+
+    def pin_numbering(self, offer_sdp: str) -> str:
+        """The offer aiortc made, with every negotiated m-line's numbers put back (see docstring).
+
+        aiortc's createOffer resets each transceiver's codecs and extensions to its own defaults;
+        this restores them on the transceivers (the sender is started from them) and in the SDP.
+        """
+        desc = sdp.SessionDescription.parse(offer_sdp)
+        session = _SessionNumbering(list(self.negotiated.values()), sorted(self.offered_pts), self.offered_ids)
+        for t in self.pc.getTransceivers():
+            index = ix.get(t, ix.TRANSCEIVER_GET_MLINE_INDEX)()
+            if index is None or index >= len(desc.media) or desc.media[index].kind != t.kind:
+                continue
+            kept = self.negotiated.get(t)
+            if kept is not None:
+                codecs, exts = copy.deepcopy(kept[0]), copy.deepcopy(kept[1])
+            else:
+                codecs, exts = session.number(ix.get(t, ix.TRANSCEIVER_CODECS),
+                                              ix.get(t, ix.TRANSCEIVER_HEADER_EXTENSIONS))
+            ix.put(t, ix.TRANSCEIVER_CODECS, codecs)
+            ix.put(t, ix.TRANSCEIVER_HEADER_EXTENSIONS, exts)
+            media = desc.media[index]
+            media.fmt = [c.payloadType for c in codecs]
+            media.rtp.codecs = copy.deepcopy(codecs)
+            media.rtp.headerExtensions = copy.deepcopy(exts)
+        return str(desc)
 
 
 class Room:
@@ -409,7 +558,7 @@ class Room:
 
     def __init__(self, ice_servers: Sequence[RTCIceServer], on_offer: OfferCallback, *,
                  max_video: int = 6, keyframe_interval: float = 1.0, history_size: int = 512,
-                 reselect_interval: float = 1.0) -> None:
+                 reselect_interval: float = 1.0, loopback: bool = False) -> None:
         if ice_servers is None:
             raise ValueError("ice_servers must be given ([] on a LAN): aiortc would use Google's STUN")
         self._ice_servers = list(ice_servers)
@@ -418,6 +567,7 @@ class Room:
         self.keyframe_interval = keyframe_interval
         self.history_size = history_size
         self.reselect_interval = reselect_interval
+        self.loopback = loopback
         self._participants: dict[str, Participant] = {}
         self._joined = 0
         self._ticker: Optional[asyncio.Task[None]] = None
@@ -453,6 +603,8 @@ class Room:
             raise ValueError(f"cannot answer this offer: {exc}") from exc
         self._joined += 1
         p = Participant(pid, pc, self._joined, dirty=True)
+        p.remember_numbering()
+        p.remember_offer(offer_sdp)
         for t in pc.getTransceivers():
             if t.currentDirection in ("recvonly", "sendrecv") and _primary_codec(ix.get(t, ix.TRANSCEIVER_CODECS)) is not None:
                 p.publications.append(Publication(self, p, t))
@@ -466,6 +618,9 @@ class Room:
 
         others = list(self._participants.values())
         self._participants[pid] = p
+        if self.loopback:
+            for pub in p.publications:
+                self._add_leg(pub, p)
         for other in others:
             for pub in p.publications:
                 self._add_leg(pub, other)
@@ -484,6 +639,7 @@ class Room:
         if not p.offer_pending:
             raise ValueError(f"no offer is outstanding for {pid!r}")
         await p.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
+        p.remember_numbering()
         p.offer_pending = False
         if p.dirty:
             await self._renegotiate(p)
@@ -550,7 +706,9 @@ class Room:
             return
         p.dirty = False
         p.offer_pending = True
-        await p.pc.setLocalDescription(await p.pc.createOffer())
+        offer = await p.pc.createOffer()
+        offer_sdp = p.pin_numbering(offer.sdp)
+        await p.pc.setLocalDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         result = self._on_offer(p.pid, p.pc.localDescription.sdp)
         if inspect.isawaitable(result):
             await result
@@ -563,7 +721,7 @@ class Room:
                 bonus = STICKY if leg is not None and not leg.paused else 0.0
                 return (-(pub.owner.last_spoke + bonus), pub.owner.seq)
 
-            chosen = set(sorted((v for v in video if v.owner is not sub), key=rank)[: self.max_video])
+            chosen = set(sorted((v for v in video if v.owner is not sub or self.loopback), key=rank)[: self.max_video])
             for pub, leg in sub.subscriptions.items():
                 if pub.kind == "video":
                     leg.set_paused(pub not in chosen)

@@ -30,6 +30,8 @@ TEXT_MAX = 1000
 REASON_MAX = 200
 HOST_ROLES = frozenset({"staff", "admin"})  # may also manage rooms other staff created
 RESUME_GRACE = 10 * 60  # a resume token works this long after its holder left or dropped
+DEVICETEST_SECONDS = 120.0  # a device test's loopback room is torn down after this long
+DEVICETEST_PID = "self"     # the pid (msid stream id) the looped-back tracks carry
 
 
 # ------------------------------------------------------------------------------------------ store
@@ -70,6 +72,24 @@ def sfu_room(room: rooms.Room, on_offer: OfferSink) -> MediaRoom:
     return Room(ice_servers=[], on_offer=on_offer, max_video=room.max_video)
 
 
+DeviceTestFactory = Callable[[OfferSink], MediaRoom]
+
+
+def sfu_devicetest(on_offer: OfferSink) -> MediaRoom:
+    """A throwaway one-person forwarding unit that sends the participant's media back to it."""
+    from media.sfu import Room
+
+    return Room(ice_servers=[], on_offer=on_offer, max_video=1, loopback=True)
+
+
+@dataclass(eq=False)
+class DeviceTest:
+    """One socket's device test: its loopback room and the timer that ends it."""
+
+    media: MediaRoom | None = None
+    timer: asyncio.TimerHandle | None = None
+
+
 @dataclass(eq=False)
 class Member:
     """One socket's place in one room (admitted or waiting)."""
@@ -106,10 +126,13 @@ def _reason(reason: str | None) -> str:
 class RoomService:
     """Plain class behind the room messages and routes; tests can drive it without HTTP."""
 
-    def __init__(self, store: Store, clock: Clock, ice_for: IceFor, media_factory: MediaFactory = sfu_room) -> None:
+    def __init__(self, store: Store, clock: Clock, ice_for: IceFor, media_factory: MediaFactory = sfu_room,
+                 devicetest_factory: DeviceTestFactory = sfu_devicetest) -> None:
         self.store, self.clock = store, clock
         self.ice_for = ice_for
         self.media_factory = media_factory
+        self.devicetest_factory = devicetest_factory
+        self.devicetests: dict[Peer, DeviceTest] = {}
         self.registry = RoomRegistry(clock)
         self.members: dict[str, Member] = {}       # by participant id
         self.by_peer: dict[Peer, Member] = {}
@@ -339,6 +362,68 @@ class RoomService:
                 await member.peer.send({"type": "room.offer", "sdp": sdp})
         return on_offer
 
+    # ---------------------------------------------------------------- device test (loopback)
+
+    async def devicetest_offer(self, peer: Peer, sdp: str) -> None:
+        """Anyone: a loopback room of one; the answer goes back as ``devicetest.answer``.
+
+        The room then sends ``devicetest.offer`` with the client's own tracks, to be answered with
+        ``devicetest.answer``. A new offer replaces a running test; it ends on ``devicetest.stop``,
+        on disconnect, or after DEVICETEST_SECONDS (``devicetest.ended``).
+        """
+        await self._devicetest_end(peer)
+        test = DeviceTest()
+
+        async def on_offer(pid: str, offer_sdp: str) -> None:
+            if self.devicetests.get(peer) is test:
+                await peer.send({"type": "devicetest.offer", "sdp": offer_sdp})
+
+        test.media = self.devicetest_factory(on_offer)
+        self.devicetests[peer] = test
+        try:
+            answer = await test.media.join(DEVICETEST_PID, sdp)
+        except ValueError as exc:
+            await self._devicetest_end(peer)
+            raise RoomError("bad_sdp", f"the node cannot use this offer: {str(exc)[:200]}") from None
+        except Exception:
+            await self._devicetest_end(peer)
+            log.exception("device test join failed", extra={"event": "room_error"})
+            raise RoomError("media_failed", "the node could not connect your media for the test")
+        if self.devicetests.get(peer) is not test:  # stopped or disconnected meanwhile
+            return
+        test.timer = asyncio.get_event_loop().call_later(
+            DEVICETEST_SECONDS, lambda: asyncio.ensure_future(self._devicetest_end(peer, test, "time")))
+        await peer.reply({"type": "devicetest.answer", "sdp": answer})
+
+    async def devicetest_answer(self, peer: Peer, sdp: str) -> None:
+        """The client's answer to a ``devicetest.offer``."""
+        test = self.devicetests.get(peer)
+        if test is None or test.media is None:
+            raise RoomError("bad_state", "there is no device test; send devicetest.offer first")
+        try:
+            await test.media.answer(DEVICETEST_PID, sdp)
+        except Exception as exc:  # ValueError and aiortc's own kinds on a malformed description
+            raise RoomError("bad_sdp", f"the node cannot use this answer: {str(exc)[:200]}") from None
+
+    async def devicetest_stop(self, peer: Peer) -> None:
+        await self._devicetest_end(peer)
+        await peer.reply({"type": "devicetest.ended", "reason": "stopped"})
+
+    async def _devicetest_end(self, peer: Peer, only: DeviceTest | None = None, reason: str | None = None) -> None:
+        test = self.devicetests.get(peer)
+        if test is None or (only is not None and test is not only):
+            return
+        del self.devicetests[peer]
+        if test.timer is not None:
+            test.timer.cancel()
+        if test.media is not None:
+            try:
+                await test.media.close()
+            except Exception:
+                log.exception("device test close failed", extra={"event": "room_error"})
+        if reason is not None:
+            await peer.send({"type": "devicetest.ended", "reason": reason})
+
     # ---------------------------------------------------------------- participant controls
 
     async def set_media(self, peer: Peer, camera: bool, mic: bool) -> None:
@@ -371,6 +456,7 @@ class RoomService:
 
     async def disconnected(self, peer: Peer) -> None:
         """A dropped socket leaves at once: its media leg closes and the roster is updated."""
+        await self._devicetest_end(peer)
         member = self.by_peer.get(peer)
         if member is not None:
             await self._leave(member)
@@ -388,6 +474,8 @@ class RoomService:
 
     async def shutdown(self) -> None:
         """Close every media room (the sockets are closed by the WebSocket layer)."""
+        for peer in list(self.devicetests):
+            await self._devicetest_end(peer)
         for room_id in list(self.media):
             await self._close_media(room_id)
 

@@ -35,6 +35,9 @@ message_type("room.answer", ANYONE, max_frame=SDP_FRAME, sdp=SDP)
 message_type("room.media", ANYONE, camera=Field(bool), mic=Field(bool))
 message_type("room.text", ANYONE, text=Field(str, max_len=TEXT_MAX))
 message_type("room.leave", ANYONE)
+message_type("devicetest.offer", ANYONE, max_frame=SDP_FRAME, sdp=SDP)
+message_type("devicetest.answer", ANYONE, max_frame=SDP_FRAME, sdp=SDP)
+message_type("devicetest.stop", ANYONE)
 
 
 def _sdp(msg: Message) -> str:
@@ -87,7 +90,18 @@ def install(app: web.Application, service: RoomService | None = None) -> RoomSer
     async def leave(peer: Peer, msg: Message) -> None:
         await service.leave(peer)
 
+    async def devicetest_offer(peer: Peer, msg: Message) -> None:
+        await service.devicetest_offer(peer, _sdp(msg))
+
+    async def devicetest_answer(peer: Peer, msg: Message) -> None:
+        await service.devicetest_answer(peer, _sdp(msg))
+
+    async def devicetest_stop(peer: Peer, msg: Message) -> None:
+        await service.devicetest_stop(peer)
+
     app[HANDLERS].update({
+        "devicetest.offer": devicetest_offer, "devicetest.answer": devicetest_answer,
+        "devicetest.stop": devicetest_stop,
         "room.knock": knock, "room.resume": resume, "room.admit": admit, "room.decline": decline, "room.remove": remove,
         "room.offer": offer, "room.answer": answer, "room.media": media, "room.text": text,
         "room.leave": leave,

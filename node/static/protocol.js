@@ -648,112 +648,6 @@
     }
   }
 
-  /**
-   * Give the RTP header extensions in an SDP the ids in `wanted` ({uri: id}); every other extension
-   * gets the next free id (dropped past 14). Same URI, same id in every m-line, as BUNDLE needs.
-   */
-  function renumberExtmap(sdp, wanted) {
-    const lines = sdp.split("\r\n");
-    const ids = new Map(Object.entries(wanted || {}));
-    const used = new Set(ids.values());
-    let next = 1;
-    for (const line of lines) {
-      const m = /^a=extmap:(\d+)(\/\w+)? (\S+)/.exec(line);
-      if (m && !ids.has(m[3])) {
-        while (used.has(next)) {
-          next += 1;
-        }
-        ids.set(m[3], next <= 14 ? next : null);
-        used.add(next);
-      }
-    }
-    return lines.filter((line) => {
-      const m = /^a=extmap:(\d+)(\/\w+)? (\S+)/.exec(line);
-      return !m || ids.get(m[3]) !== null;
-    }).map((line) => line.replace(/^a=extmap:(\d+)((?:\/\w+)? (\S+).*)$/, (all, id, rest, uri) =>
-      "a=extmap:" + ids.get(uri) + rest)).join("\r\n");
-  }
-
-  /**
-   * The header extension ids the node's own offers use (aiortc's fixed table). aiortc renumbers
-   * extensions to this table in every offer it makes, and Chromium refuses a re-offer that moves an
-   * id, so the first offer is written with these ids. Remove once the node keeps negotiated ids.
-   */
-  const NODE_EXTMAP = {
-    "urn:ietf:params:rtp-hdrext:sdes:mid": 1,
-    "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 2,
-    "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": 3,
-  };
-
-  /**
-   * Give each m-section's codecs the payload types in `table` ({"opus/48000/2": 96, "vp8/90000": 97}),
-   * RTX the type after its codec's; static types (0, 8, 9) stay; every other codec is dropped.
-   */
-  function renumberPayloads(sdp, table) {
-    const sections = sdp.split(/\r\n(?=m=)/);
-    return sections.map((section, index) => {
-      if (index === 0) {
-        return section;
-      }
-      const lines = section.split("\r\n");
-      const names = new Map();
-      const apt = new Map();
-      for (const line of lines) {
-        let m = /^a=rtpmap:(\d+) (\S+)/.exec(line);
-        if (m) {
-          names.set(m[1], m[2].toLowerCase());
-        }
-        m = /^a=fmtp:(\d+) .*\bapt=(\d+)/.exec(line);
-        if (m) {
-          apt.set(m[1], m[2]);
-        }
-      }
-      const map = new Map();
-      for (const [pt, name] of names) {
-        if (Object.prototype.hasOwnProperty.call(table, name)) {
-          map.set(pt, String(table[name]));
-        } else if (Number(pt) < 35 && !/^rtx\//.test(name)) {
-          map.set(pt, pt);
-        }
-      }
-      for (const [pt, name] of names) {
-        if (/^rtx\//.test(name) && map.has(apt.get(pt)) && map.get(apt.get(pt)) !== apt.get(pt)) {
-          map.set(pt, String(Number(map.get(apt.get(pt))) + 1));
-        }
-      }
-      const out = [];
-      for (const line of lines) {
-        if (/^m=/.test(line)) {
-          const parts = line.split(" ");
-          const kept = parts.slice(3).filter((pt) => map.has(pt)).map((pt) => map.get(pt));
-          out.push(parts.slice(0, 3).concat(kept).join(" "));
-          continue;
-        }
-        const m = /^a=(rtpmap|fmtp|rtcp-fb):(\d+)( .*)?$/.exec(line);
-        if (m) {
-          if (!map.has(m[2])) {
-            continue;
-          }
-          let rest = m[3] || "";
-          if (m[1] === "fmtp") {
-            rest = rest.replace(/\bapt=(\d+)/, (all, old) => "apt=" + (map.get(old) || old));
-          }
-          out.push("a=" + m[1] + ":" + map.get(m[2]) + rest);
-          continue;
-        }
-        out.push(line);
-      }
-      return out.join("\r\n");
-    }).join("\r\n");
-  }
-
-  /**
-   * The payload types the node's own offers use (aiortc's fixed table). aiortc gives an existing
-   * m-line these types again in every re-offer it makes, and its receivers then drop what the
-   * browser sends with the new types, so the first offer is written with them. Remove once the
-   * node keeps the negotiated payload types in its re-offers.
-   */
-  const NODE_PAYLOADS = { "opus/48000/2": 96, "vp8/90000": 97 };
 
   /** A roster entry as the page uses it, whatever spelling the node used ({id}|{pid}, admitted|inside). */
   function rosterEntry(p, fallbackState) {
@@ -826,8 +720,6 @@
       this.rejoinAfter = opts.rejoinAfter || 12000;    // ms an ICE restart may take before a full rejoin
       this.answerTimeout = opts.answerTimeout || 10000;
       this.rtcConfig = opts.rtcConfig || {};          // extra RTCConfiguration (iceTransportPolicy …)
-      this.extmap = opts.extmap === undefined ? NODE_EXTMAP : opts.extmap; // null: leave ids alone
-      this.payloads = opts.payloads === undefined ? NODE_PAYLOADS : opts.payloads; // null: leave alone
       this.state = "idle";
       this.mediaState = "idle";
       this.pid = null;
@@ -1142,12 +1034,6 @@
         return;
       }
       const offer = await pc.createOffer(iceRestart ? { iceRestart: true } : {});
-      if (this.extmap) {
-        offer.sdp = renumberExtmap(offer.sdp, this.extmap);
-      }
-      if (this.payloads) {
-        offer.sdp = renumberPayloads(offer.sdp, this.payloads);
-      }
       await pc.setLocalDescription(offer);
       const rollback = () => this._serial(async () => {
         if (this.pc === pc && pc.signalingState === "have-local-offer") {
@@ -1381,8 +1267,6 @@
     RoomClient: RoomClient,
     inviteRole: inviteRole,
     normaliseRoster: normaliseRoster,
-    renumberExtmap: renumberExtmap,
-    renumberPayloads: renumberPayloads,
     randomId: randomId,
     defaultUrl: defaultUrl,
     STORE_KEY: STORE_KEY,

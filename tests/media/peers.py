@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from aioice.ice import get_host_addresses
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+    VideoStreamTrack,
+)
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from media.sfu import Room
@@ -28,7 +33,7 @@ class Received:
     publisher: str
     kind: str
     frames: int = 0
-    first_at: Optional[float] = None
+    first_at: float | None = None
     sizes: set[tuple[int, int]] = field(default_factory=set)
     ended: bool = False
 
@@ -49,14 +54,16 @@ class EncodingTrack(VideoStreamTrack):
 
 
 class Client:
-    def __init__(self, pid: str, room: Room, *, clip: Optional[Path] = None, encode_video: bool = False,
-                 listen_only: bool = False) -> None:
+    def __init__(self, pid: str, room: Room, *, clip: Path | None = None, encode_video: bool = False,
+                 listen_only: bool = False, munge_offer: Callable[[str], str] | None = None) -> None:
         self.pid = pid
         self.room = room
+        self.munge_offer = munge_offer  # rewrites our join offer, as a browser's own numbering would
+        self.sdp_log: list[tuple[str, str]] = []  # ("offer"|"answer", sdp) in negotiation order
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.received: dict[str, Received] = {}
-        self.source: Optional[PacketSource] = None
-        self.negotiated_at: Optional[float] = None
+        self.source: PacketSource | None = None
+        self.negotiated_at: float | None = None
         self._tasks: list[asyncio.Task] = []
         if clip is not None:
             self.source = PacketSource(clip)  # pre-encoded: the sender only packetizes
@@ -88,13 +95,20 @@ class Client:
             r.ended = True
 
     async def join(self) -> None:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
+        offer = await self.pc.createOffer()
+        if self.munge_offer is not None:
+            offer = RTCSessionDescription(sdp=self.munge_offer(offer.sdp), type="offer")
+        await self.pc.setLocalDescription(offer)
+        self.sdp_log.append(("offer", self.pc.localDescription.sdp))
         answer = await self.room.join(self.pid, self.pc.localDescription.sdp)
+        self.sdp_log.append(("answer", answer))
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
 
     async def handle_offer(self, sdp: str) -> None:
+        self.sdp_log.append(("offer", sdp))
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self.sdp_log.append(("answer", self.pc.localDescription.sdp))
         self.negotiated_at = time.monotonic()
         await self.room.answer(self.pid, self.pc.localDescription.sdp)
 
