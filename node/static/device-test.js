@@ -1,6 +1,7 @@
-/* fristed: the device test page (/device-test). Camera preview and microphone level, on this device
-   only: nothing leaves the browser. The path through the node (a loopback of the stream) is not
-   tested yet, because the node offers no loopback; the page says so. Words in STRINGS (Danish first). */
+/* fristed: the device test page (/device-test). Camera preview and microphone level on this device,
+   then the path through the node: the camera and microphone go to the node over WebRTC and come back
+   (devicetest.offer/answer on /ws, docs/api.md section 8), and getStats() says whether the looped-back
+   video decodes and the sound arrives. Nothing is stored. Words in STRINGS (Danish first). */
 "use strict";
 
 (function () {
@@ -8,13 +9,15 @@
   const HEARD_LEVEL = 0.04;   // RMS above this counts as sound (the fake device and a quiet voice pass)
   const LISTEN_MS = 8000;     // how long we wait for sound before saying we cannot hear it
   const CAMERA_MS = 5000;     // how long we wait for a picture
+  const PATH_MS = 15000;      // how long the loopback through the node may take before we say it failed
+  const STATS_MS = 1000;      // how often we read the loopback's statistics
 
   const STRINGS = {
     da: {
       langButton: "English",
       docTitle: "Fristed – test kamera og mikrofon",
       title: "Test dit kamera og din mikrofon",
-      lead: "Her kan du se, om dit kamera og din mikrofon virker, før du går ind i et videomøde. Intet bliver sendt eller gemt.",
+      lead: "Her kan du se, om dit kamera og din mikrofon virker, før du går ind i et videomøde. Billede og lyd sendes en tur gennem fristed og tilbage til dig. Intet bliver gemt.",
       ask: "Når du trykker på knappen, spørger din telefon eller computer, om vi må bruge kameraet og mikrofonen. Tryk «Tillad».",
       start: "Start testen",
       again: "Test igen",
@@ -23,7 +26,14 @@
       micTitle: "Mikrofon",
       micSay: "Sig noget, fx dit navn. Den grønne streg skal bevæge sig.",
       resultsTitle: "Resultat",
-      nodePath: "Vejen gennem Fristed-boksen bliver ikke testet her endnu. Virker kamera og mikrofon her, men ikke i mødet, så skriv til værten i mødets chat.",
+      pathTitle: "Test forbindelsen gennem fristed",
+      pathSay: "Vi sender dit billede og din lyd gennem fristed og tilbage. Det tager et øjeblik.",
+      loopTitle: "Sådan ser andre dig",
+      pathWaiting: "Vi tester forbindelsen gennem fristed …",
+      pathOk: "Forbindelsen virker — andre kan se og høre dig",
+      pathOkVideo: "Forbindelsen virker — andre kan se dig",
+      pathOkAudio: "Forbindelsen virker — andre kan høre dig",
+      pathBad: "Vi kunne ikke få forbindelse gennem fristed. Prøv et andet netværk, eller ring til os.",
       home: "Til forsiden",
       cameraOk: "Dit kamera virker.",
       cameraWaiting: "Vi venter på billedet fra dit kamera …",
@@ -43,7 +53,7 @@
       langButton: "Dansk",
       docTitle: "Fristed – test camera and microphone",
       title: "Test your camera and microphone",
-      lead: "Here you can see whether your camera and microphone work before you go into a video meeting. Nothing is sent or saved.",
+      lead: "Here you can see whether your camera and microphone work before you go into a video meeting. Picture and sound make one trip through fristed and back to you. Nothing is saved.",
       ask: "When you press the button, your phone or computer asks whether we may use the camera and microphone. Press «Allow».",
       start: "Start the test",
       again: "Test again",
@@ -52,7 +62,14 @@
       micTitle: "Microphone",
       micSay: "Say something, for example your name. The green bar should move.",
       resultsTitle: "Result",
-      nodePath: "The path through the Fristed box is not tested here yet. If the camera and microphone work here but not in the meeting, write to the host in the meeting's chat.",
+      pathTitle: "Test the connection through fristed",
+      pathSay: "We send your picture and sound through fristed and back. It takes a moment.",
+      loopTitle: "How others see you",
+      pathWaiting: "Testing the connection through fristed …",
+      pathOk: "The connection works — others can see and hear you",
+      pathOkVideo: "The connection works — others can see you",
+      pathOkAudio: "The connection works — others can hear you",
+      pathBad: "We could not get a connection through fristed. Try another network, or call us.",
       home: "To the front page",
       cameraOk: "Your camera works.",
       cameraWaiting: "Waiting for the picture from your camera …",
@@ -89,12 +106,21 @@
   let camera = "idle";
   let mic = "idle";
   let problem = "";       // a key from STRINGS for an error that stops the whole test
+  // The loopback through the node: "idle" | "waiting" | "ok" | "bad".
+  let path = "idle";
+  let pathKey = "";       // which "ok" sentence: pathOk, pathOkVideo or pathOkAudio
+  let conn = null;        // fristedProtocol.Connection, only while a test runs
+  let pc = null;          // the RTCPeerConnection to the node for the loopback
+  let statsTimer = 0;
+  let run = 0;            // bumped by every start and stop: late callbacks of an old test do nothing
 
   const $ = (id) => document.getElementById(id);
   const el = {
     lang: $("lang-button"), start: $("start-button"), stop: $("stop-button"), area: $("test-area"),
     preview: $("preview"), meter: $("meter"), fill: $("meter-fill"), results: $("results"),
+    loopback: $("loopback"),
   };
+  el.loopback.style.transform = "none"; // how others see you: not a mirror
 
   function t(key) {
     return Object.prototype.hasOwnProperty.call(STRINGS[lang], key) ? STRINGS[lang][key] : STRINGS.da[key] || key;
@@ -140,13 +166,40 @@
     if (mi) {
       addResult(mi[0], mi[1], "result-mic");
     }
+    const pa = { waiting: ["unknown", "pathWaiting"], ok: ["ok", pathKey || "pathOk"], bad: ["bad", "pathBad"] }[path];
+    if (pa) {
+      addResult(pa[0], pa[1], "result-path");
+    }
+  }
+
+  function stopPath() {
+    window.clearInterval(statsTimer);
+    statsTimer = 0;
+    if (conn) {
+      conn.send({ type: "devicetest.stop" });
+      const old = conn;
+      conn = null;
+      old.drain(200).then(() => old.close());
+    }
+    if (pc) {
+      pc.ontrack = null;
+      try {
+        pc.close();
+      } catch (err) {
+        /* closed already */
+      }
+      pc = null;
+    }
+    el.loopback.srcObject = null;
   }
 
   function stop(say) {
+    run += 1;
     for (const timer of timers) {
       window.clearTimeout(timer);
     }
     timers = [];
+    stopPath();
     window.cancelAnimationFrame(frame);
     if (stream) {
       for (const track of stream.getTracks()) {
@@ -163,7 +216,7 @@
     el.area.hidden = true;
     if (say) {
       problem = "stopped";
-      camera = mic = "idle";
+      camera = mic = path = "idle";
       render();
       el.results.firstChild.className = "result is-unknown";
     }
@@ -193,7 +246,8 @@
     started = true;
     el.start.textContent = t("again");
     problem = "";
-    camera = mic = "idle";
+    camera = mic = path = "idle";
+    pathKey = "";
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
       problem = "noMedia";
       render();
@@ -213,7 +267,129 @@
     el.stop.hidden = false;
     testCamera();
     testMic();
+    testPath();
     render();
+  }
+
+  /** Send the camera and microphone through the node and back, and judge what comes back. */
+  function testPath() {
+    const P = window.fristedProtocol;
+    if (!P || !window.RTCPeerConnection) {
+      path = "bad";
+      return;
+    }
+    const mine = run;
+    const live = () => mine === run;
+    const fail = () => {
+      if (live() && path === "waiting") {
+        path = "bad";
+        stopPath();
+        render();
+      }
+    };
+    path = "waiting";
+    timers.push(window.setTimeout(fail, PATH_MS));
+    const hasVideo = stream.getVideoTracks().length > 0;
+    const hasAudio = stream.getAudioTracks().length > 0;
+
+    conn = new P.Connection();
+    const myConn = conn;
+    myConn.on("devicetest.offer", (frame) => {
+      if (live() && pc && typeof frame.sdp === "string") {
+        answerNode(pc, myConn, frame.sdp).catch(fail);
+      }
+    });
+    myConn.on("devicetest.ended", () => {
+      if (live() && path === "waiting") {
+        fail();
+      }
+    });
+    let offered = false;
+    myConn.on("welcome", () => {
+      if (!live() || offered) {
+        return; // one offer per test; a reconnect mid-test ends in the timeout
+      }
+      offered = true;
+      offerNode(myConn).catch(fail);
+    });
+    myConn.connect();
+
+    let last = { frames: -1, packets: -1 };
+    let seen = { video: false, audio: false };
+    statsTimer = window.setInterval(async () => {
+      if (!live() || !pc) {
+        return;
+      }
+      let frames = 0;
+      let packets = 0;
+      try {
+        const stats = await pc.getStats();
+        stats.forEach((s) => {
+          if (s.type === "inbound-rtp" && s.kind === "video") {
+            frames += s.framesDecoded || 0;
+          } else if (s.type === "inbound-rtp" && s.kind === "audio") {
+            packets += s.packetsReceived || 0;
+          }
+        });
+      } catch (err) {
+        return;
+      }
+      if (!live() || path !== "waiting") {
+        return;
+      }
+      if (last.frames >= 0 && frames > last.frames && frames > 0) {
+        seen.video = true;
+      }
+      if (last.packets >= 0 && packets > last.packets && packets > 0) {
+        seen.audio = true;
+      }
+      last = { frames: frames, packets: packets };
+      const videoOk = !hasVideo || (seen.video && el.loopback.videoWidth > 0);
+      const audioOk = !hasAudio || seen.audio;
+      if (videoOk && audioOk) {
+        path = "ok";
+        pathKey = hasVideo && hasAudio ? "pathOk" : hasVideo ? "pathOkVideo" : "pathOkAudio";
+        window.clearInterval(statsTimer); // keep showing the looped-back picture until stopped
+        statsTimer = 0;
+        render();
+      }
+    }, STATS_MS);
+  }
+
+  async function offerNode(myConn) {
+    const mine = run;
+    pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: [] });
+    const myPc = pc;
+    for (const track of stream.getTracks()) {
+      myPc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    }
+    myPc.ontrack = (event) => {
+      if (mine !== run || event.track.kind !== "video") {
+        return; // the sound comes back too, but we do not play it: no echo
+      }
+      el.loopback.srcObject = new MediaStream([event.track]);
+      el.loopback.play().catch(() => {});
+    };
+    const offer = await myPc.createOffer();
+    await myPc.setLocalDescription(offer);
+    const reply = await myConn.request({ type: "devicetest.offer", sdp: myPc.localDescription.sdp }, PATH_MS,
+                                       ["devicetest.answer"]);
+    if (mine !== run || pc !== myPc) {
+      return;
+    }
+    if (!reply || typeof reply.sdp !== "string") {
+      throw new Error("no answer");
+    }
+    await myPc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+  }
+
+  async function answerNode(myPc, myConn, sdp) {
+    if (myPc.signalingState === "have-local-offer") {
+      return; // our own offer is still unanswered; the node only offers after it has answered
+    }
+    await myPc.setRemoteDescription({ type: "offer", sdp: sdp });
+    await myPc.setLocalDescription(await myPc.createAnswer());
+    myConn.send({ type: "devicetest.answer", sdp: myPc.localDescription.sdp });
   }
 
   function testCamera() {

@@ -235,8 +235,14 @@ async def test_device_test_page_shows_camera_and_microphone(browser: Browser, no
     await expect(page.locator("#result-camera")).to_have_text("Dit kamera virker.")
     # Chromium's fake microphone beeps: the level meter hears it.
     await expect(page.locator("#result-mic")).to_have_text("Vi kan høre din mikrofon.")
-    await expect(page.locator("#node-path")).to_contain_text("ikke testet her endnu")
+    # The loopback through the node: the camera comes back and decodes in the second <video>.
+    await expect(page.locator("#result-path")).to_have_text("Forbindelsen virker — andre kan se og høre dig",
+                                                            timeout=MEDIA_TIMEOUT_MS)
+    assert await page.evaluate(FRAMES_DECODED) > 0
+    assert await page.evaluate("document.getElementById('loopback').videoWidth") > 0
+    await expect(page.get_by_text("ikke testet her endnu")).to_have_count(0)
     await page.get_by_role("button", name="Stop testen").click()
     assert await page.evaluate("document.getElementById('preview').srcObject === null")
+    assert await page.evaluate("document.getElementById('loopback').srcObject === null")
     assert JS_ERRORS[page] == []
     await context.close()
