@@ -27,6 +27,7 @@ from tui.screens.letters import LettersScreen
 from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen
 from tui.screens.picker import NodePickerScreen
+from tui.screens.rooms import RoomDialog
 from tui.screens.pin import PinWarningScreen
 from tui.state import CLOSED_DA, ERRORS_DA, Change, ConsoleState
 from tui.widgets.format import clock
@@ -399,6 +400,20 @@ class ConsoleApp(App[int]):
         return client_id
 
     # ---------------------------------------------------------------- help and quitting
+
+    def action_new_room(self) -> None:
+        """"Nyt videorum": make a room and a single-use guest link, shown with a QR code."""
+        if self.client is None or not self.client.token:
+            self.notify("Log ind først.", severity="warning")
+            return
+        self.push_screen(RoomDialog(self.client, "new"))
+
+    def action_invite_room(self) -> None:
+        """"Invitér til videorum": a new single-use guest link to one of the open rooms."""
+        if self.client is None or not self.client.token:
+            self.notify("Log ind først.", severity="warning")
+            return
+        self.push_screen(RoomDialog(self.client, "invite"))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -30,7 +30,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 from cryptography import x509
@@ -205,6 +205,14 @@ class LoginError(Exception):
         self.code, self.reason, self.retry_after = code, reason, retry_after
 
 
+class ApiError(Exception):
+    """An API call the node refused (``code`` from its JSON error) or that never arrived."""
+
+    def __init__(self, code: str, reason: str = "", status: int = 0) -> None:
+        super().__init__(reason or code)
+        self.code, self.reason, self.status = code, reason, status
+
+
 class NotConnected(Exception):
     """A frame could not be sent: the connection is down."""
 
@@ -276,6 +284,42 @@ class NodeClient:
                 return await _json(resp)
         except (aiohttp.ClientError, asyncio.TimeoutError):
             return None
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """An API call with the bearer token (no CSRF needed); raises :class:`ApiError` unless 2xx."""
+        try:
+            async with self._http().request(method, self.url + path, json=body, headers=self._auth()) as resp:
+                data = await _json(resp)
+                if 200 <= resp.status < 300:
+                    return data
+                raise ApiError(str(data.get("error", resp.status)), str(data.get("reason", "")), resp.status)
+        except (aiohttp.ServerFingerprintMismatch, aiohttp.ClientSSLError) as exc:
+            raise ApiError("certificate", "the node's certificate is not the pinned one") from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise ApiError("unreachable", exc.__class__.__name__) from exc
+
+    # -- video rooms (docs/api.md section 8.1)
+
+    async def create_room(self, kind: str, title: str) -> dict[str, Any]:
+        """``POST /api/rooms``: a new ``support`` or ``group`` room; returns the room object."""
+        return await self._call("POST", "/api/rooms", {"kind": kind, "title": title})
+
+    async def list_rooms(self) -> list[dict[str, Any]]:
+        """``GET /api/rooms``: the open rooms, newest first."""
+        body = await self._call("GET", "/api/rooms")
+        return [r for r in body.get("rooms", []) if isinstance(r, dict)]
+
+    async def create_invite(self, room: str, *, role: str = "guest", single_use: bool = True,
+                            ttl_minutes: int = 60, hint: str | None = None) -> dict[str, Any]:
+        """``POST /api/rooms/{id}/invites``: ``{token, url, qr, role, single_use, expires}``."""
+        body: dict[str, Any] = {"role": role, "single_use": single_use, "ttl_minutes": ttl_minutes}
+        if hint:
+            body["hint"] = hint
+        return await self._call("POST", f"/api/rooms/{quote(room, safe='')}/invites", body)
+
+    def room_url(self, room: str) -> str:
+        """The page where staff who are logged in in the browser open the room as its host."""
+        return f"{self.url}/room#room={room}"
 
     async def logout(self) -> None:
         if not self.token:

@@ -31,6 +31,8 @@ class ConsoleCommands(Provider):
             ("Blokér borgeren (med udløb)", partial(run, "block"), "F7"),
             ("Brevkassen", partial(run, "letters"), "l"),
             ("Gå ind og hjælp en kollega", partial(run, "join"), "j"),
+            ("Nyt videorum", app.action_new_room, "rum + invitation"),
+            ("Invitér til videorum", app.action_invite_room, "nyt link til et åbent rum"),
             ("Afslut konsollen", app.action_ask_quit, "Ctrl+Q"),
         ]
         state = app.state
