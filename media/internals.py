@@ -60,6 +60,13 @@ TRANSCEIVER_CODECS = "_codecs"  # negotiated codecs, set by setRemoteDescription
 TRANSCEIVER_HEADER_EXTENSIONS = "_headerExtensions"
 TRANSCEIVER_GET_MLINE_INDEX = "_get_mline_index"  # method () -> int | None, set by createOffer
 
+# --- aioice.Connection (media.ports) ----------------------------------------------------------
+# not accessed by name, but relied on: host candidates are bound by this method with
+# `loop.create_datagram_endpoint(..., local_addr=(address, 0))` on the running loop, which
+# media.ports wraps to pick ports from the media range
+ICE_GATHER_HOST = "get_component_candidates"
+ICE_GATHER_SOURCE = ("asyncio.get_running_loop()", "loop.create_datagram_endpoint(", "local_addr=(address, 0)")
+
 _RECEIVER_ATTRS = (RX_ENABLED, RX_CODECS, RX_RTX_SSRC, RX_NACK_GENERATOR, RX_REMOTE_STREAMS, RX_RTCP_SSRC,
                    RX_BITRATE_ESTIMATOR, RX_DECODER_THREAD)
 _SENDER_ATTRS = (TX_SSRC, TX_RTX_SSRC, TX_STREAM_ID, TX_TRACK_ID, TX_EXT_MAP, TX_NTP_TIMESTAMP,
@@ -108,6 +115,16 @@ def problems() -> list[str]:
             found.append(f"{cls.__name__}.{name} signature is {got}, expected {params}")
         if not inspect.iscoroutinefunction(fn) and name not in (RX_STOP_DECODER, "add", TRANSCEIVER_GET_MLINE_INDEX):
             found.append(f"{cls.__name__}.{name} is no longer a coroutine function")
+
+    gather = getattr(aioice.Connection, ICE_GATHER_HOST, None)
+    if gather is None:
+        found.append(f"aioice.Connection.{ICE_GATHER_HOST} is gone (media.ports binds host candidates through it)")
+    else:
+        source = inspect.getsource(gather)
+        for needle in ICE_GATHER_SOURCE:
+            if needle not in source:
+                found.append(f"aioice.Connection.{ICE_GATHER_HOST} no longer contains {needle!r}: "
+                             "media.ports cannot keep host candidates in the media port range")
 
     # instance attributes only exist after __init__: build throwaway objects
     async def build() -> None:

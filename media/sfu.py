@@ -95,6 +95,7 @@ from aiortc.rtp import (
 )
 
 from media import internals as ix
+from media import ports
 from media.packets import PacketHistory, StreamMap, is_keyframe_start
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,9 @@ OfferCallback = Callable[[str, str], Union[Awaitable[None], None]]
 SPEAKING_LEVEL = 50  # -dBov; a packet at or above -50 dBov counts as speech
 SILENCE_GAP = 0.5  # s without audio packets (DTX) before new activity counts as speaking
 STICKY = 3.0  # s of preference for a video already forwarded to a subscriber
+# s the room waits for a joining client's own connectivity checks before it acts on the client's
+# end-of-candidates (see `_split_end_of_candidates`)
+ICE_GRACE = 10.0
 
 
 class _SilentTrack(MediaStreamTrack):
@@ -116,6 +120,40 @@ class _SilentTrack(MediaStreamTrack):
 
     async def recv(self) -> None:  # type: ignore[override]
         await asyncio.shield(self._never)
+
+
+def _split_end_of_candidates(offer_sdp: str) -> tuple[str, bool]:
+    """The offer without `a=end-of-candidates`, and whether it had any.
+
+    A browser page without camera/microphone permission hides its host addresses behind mDNS
+    `.local` names, which often do not resolve here. With end-of-candidates given up front, aioice
+    then drops the component ("Components {1} have no candidate pairs") and fails before the
+    client has our answer, so before its checks could teach us its peer-reflexive address. The room
+    withholds end-of-candidates until a remote candidate is known or `ICE_GRACE` has passed.
+    """
+    lines = offer_sdp.splitlines()
+    kept = [line for line in lines if line.strip() != "a=end-of-candidates"]
+    if len(kept) == len(lines):
+        return offer_sdp, False
+    return "\r\n".join(kept) + "\r\n", True
+
+
+async def _end_of_candidates_later(pc: RTCPeerConnection) -> None:
+    """Give the withheld end-of-candidates once each ICE transport knows a remote candidate
+    (resolved or learnt from an incoming check), or after `ICE_GRACE` seconds."""
+    transports = []
+    for t in pc.getTransceivers():
+        dtls = t.receiver.transport
+        if dtls is not None and dtls.transport not in transports:
+            transports.append(dtls.transport)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ICE_GRACE
+    while loop.time() < deadline and not all(ice.state == "closed" or ice.getRemoteCandidates()
+                                              for ice in transports):
+        await asyncio.sleep(0.1)
+    for ice in transports:
+        if ice.state != "closed":
+            await ice.addRemoteCandidate(None)
 
 
 def _primary_codec(codecs: Sequence[RTCRtpCodecParameters]) -> Optional[RTCRtpCodecParameters]:
@@ -558,7 +596,8 @@ class Room:
 
     def __init__(self, ice_servers: Sequence[RTCIceServer], on_offer: OfferCallback, *,
                  max_video: int = 6, keyframe_interval: float = 1.0, history_size: int = 512,
-                 reselect_interval: float = 1.0, loopback: bool = False) -> None:
+                 reselect_interval: float = 1.0, loopback: bool = False,
+                 port_range: tuple[int, int] | None = None, public_address: str | None = None) -> None:
         if ice_servers is None:
             raise ValueError("ice_servers must be given ([] on a LAN): aiortc would use Google's STUN")
         self._ice_servers = list(ice_servers)
@@ -568,6 +607,9 @@ class Room:
         self.history_size = history_size
         self.reselect_interval = reselect_interval
         self.loopback = loopback
+        # UDP ports for host candidates, and a public address advertised beside them (media.ports)
+        self.port_range = ports.check_range(port_range) if port_range is not None else None
+        self.public_address = ports.check_address(public_address) if public_address else None
         self._participants: dict[str, Participant] = {}
         self._joined = 0
         self._ticker: Optional[asyncio.Task[None]] = None
@@ -595,12 +637,16 @@ class Room:
             raise ValueError(f"participant {pid!r} already joined")
         config = RTCConfiguration(iceServers=list(self._ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         pc = RTCPeerConnection(config)
+        offer_sdp, end_of_candidates = _split_end_of_candidates(offer_sdp)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-            await pc.setLocalDescription(await pc.createAnswer())
+            with ports.binding(self.port_range):  # candidates are gathered here
+                await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
             await pc.close()
             raise ValueError(f"cannot answer this offer: {exc}") from exc
+        if end_of_candidates:
+            self._spawn(_end_of_candidates_later(pc))
         self._joined += 1
         p = Participant(pid, pc, self._joined, dirty=True)
         p.remember_numbering()
@@ -632,7 +678,7 @@ class Room:
                 await self._renegotiate(other)
         if self._ticker is None:
             self._ticker = asyncio.ensure_future(self._tick())
-        return pc.localDescription.sdp
+        return ports.advertise_public(pc.localDescription.sdp, self.public_address)
 
     async def answer(self, pid: str, answer_sdp: str) -> None:
         p = self.participant(pid)
@@ -709,7 +755,7 @@ class Room:
         offer = await p.pc.createOffer()
         offer_sdp = p.pin_numbering(offer.sdp)
         await p.pc.setLocalDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        result = self._on_offer(p.pid, p.pc.localDescription.sdp)
+        result = self._on_offer(p.pid, ports.advertise_public(p.pc.localDescription.sdp, self.public_address))
         if inspect.isawaitable(result):
             await result
 

@@ -49,6 +49,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = NodeConfig(data_dir=Path(args.data_dir).expanduser(), host=args.host, port=args.port,
                         http=args.http, cert=args.cert, key=args.key, node_name=args.name,
                         zeroconf=not args.no_zeroconf, extra_origins=args.origin or [])
+    from media.ports import check_address, parse_range  # plain parsing, no aiortc
+
+    try:
+        config.media_ports = parse_range(args.media_ports) if args.media_ports else None
+        config.public_address = check_address(args.public_address) if args.public_address else None
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     if bool(args.cert) != bool(args.key):
         raise CliError("--cert and --key go together")
     data = DataDir(config.data_dir)
@@ -201,6 +208,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--origin", action="append", help="another origin allowed to call the API")
     s.add_argument("--key-custody", choices=("file", "passphrase"), default="file",
                    help="on first start: keep the key in a file, or wrap it with a passphrase")
+    s.add_argument("--media-ports", metavar="LOW-HIGH", default=os.environ.get("FRISTED_MEDIA_PORTS") or None,
+                   help="UDP ports for media, e.g. 40000-40999 (default: $FRISTED_MEDIA_PORTS, else any)")
+    s.add_argument("--public-address", metavar="IP",
+                   help="public address that forwards the media ports 1:1 to this node, also advertised")
     s.add_argument("--log-level", default="INFO")
     s.set_defaults(func=cmd_serve)
 

@@ -26,6 +26,8 @@ class NodeConfig:
     extra_origins: list[str] = field(default_factory=list)
     session_policy: SessionPolicy = field(default_factory=SessionPolicy)
     turn: TurnRelay | None = field(default_factory=relay_from_environment)
+    media_ports: tuple[int, int] | None = None  # UDP range for media host candidates (FRISTED_MEDIA_PORTS)
+    public_address: str | None = None  # advertised beside host candidates, same ports (port forwarding)
 
     @property
     def scheme(self) -> str:

@@ -61,25 +61,42 @@ class MediaRoom(Protocol):
 
 
 OfferSink = Callable[[str, str], Any]
-MediaFactory = Callable[[rooms.Room, OfferSink], MediaRoom]
+MediaFactory = Callable[..., MediaRoom]  # (room, on_offer, **media options) -> MediaRoom
 IceFor = Callable[[Peer], list[dict[str, Any]]]
 
 
-def sfu_room(room: rooms.Room, on_offer: OfferSink) -> MediaRoom:
+@dataclass(frozen=True)
+class MediaOptions:
+    """Network options for every forwarding unit (``fristed serve --media-ports/--public-address``)."""
+
+    port_range: tuple[int, int] | None = None  # UDP ports for the node's host candidates
+    public_address: str | None = None  # also advertised, same ports (1:1 port forwarding)
+
+    def kwargs(self) -> dict[str, Any]:
+        """Only the options that are set, so factories without them keep working."""
+        return {k: v for k, v in (("port_range", self.port_range), ("public_address", self.public_address))
+                if v is not None}
+
+    @classmethod
+    def from_config(cls, config: Any) -> MediaOptions:
+        return cls(getattr(config, "media_ports", None), getattr(config, "public_address", None))
+
+
+def sfu_room(room: rooms.Room, on_offer: OfferSink, **options: Any) -> MediaRoom:
     """The forwarding unit for one room; the node's own side offers host candidates only."""
     from media.sfu import Room  # aiortc and PyAV load when a room first carries media, not at start
 
-    return Room(ice_servers=[], on_offer=on_offer, max_video=room.max_video)
+    return Room(ice_servers=[], on_offer=on_offer, max_video=room.max_video, **options)
 
 
-DeviceTestFactory = Callable[[OfferSink], MediaRoom]
+DeviceTestFactory = Callable[..., MediaRoom]  # (on_offer, **media options) -> MediaRoom
 
 
-def sfu_devicetest(on_offer: OfferSink) -> MediaRoom:
+def sfu_devicetest(on_offer: OfferSink, **options: Any) -> MediaRoom:
     """A throwaway one-person forwarding unit that sends the participant's media back to it."""
     from media.sfu import Room
 
-    return Room(ice_servers=[], on_offer=on_offer, max_video=1, loopback=True)
+    return Room(ice_servers=[], on_offer=on_offer, max_video=1, loopback=True, **options)
 
 
 @dataclass(eq=False)
@@ -127,8 +144,10 @@ class RoomService:
     """Plain class behind the room messages and routes; tests can drive it without HTTP."""
 
     def __init__(self, store: Store, clock: Clock, ice_for: IceFor, media_factory: MediaFactory = sfu_room,
-                 devicetest_factory: DeviceTestFactory = sfu_devicetest) -> None:
+                 devicetest_factory: DeviceTestFactory = sfu_devicetest,
+                 media_options: MediaOptions | None = None) -> None:
         self.store, self.clock = store, clock
+        self.media_options = media_options or MediaOptions()
         self.ice_for = ice_for
         self.media_factory = media_factory
         self.devicetest_factory = devicetest_factory
@@ -325,7 +344,8 @@ class RoomService:
         room_id = member.room_id
         media = self.media.get(room_id)
         if media is None:
-            media = self.media[room_id] = self.media_factory(lobby.room, self._offer_sink(room_id))
+            media = self.media[room_id] = self.media_factory(lobby.room, self._offer_sink(room_id),
+                                                                   **self.media_options.kwargs())
         member.media = "joining"
         try:
             answer = await media.join(member.pid, sdp)
@@ -378,7 +398,7 @@ class RoomService:
             if self.devicetests.get(peer) is test:
                 await peer.send({"type": "devicetest.offer", "sdp": offer_sdp})
 
-        test.media = self.devicetest_factory(on_offer)
+        test.media = self.devicetest_factory(on_offer, **self.media_options.kwargs())
         self.devicetests[peer] = test
         try:
             answer = await test.media.join(DEVICETEST_PID, sdp)

@@ -7,7 +7,7 @@ from crypto.invites import MAX_TOKEN
 from node.context import CONTEXT
 from node.ice import ice_servers
 from node.protocol import ANYONE, Field, Message, message_type
-from node.room_service import REASON_MAX, TEXT_MAX, RoomService
+from node.room_service import MediaOptions, REASON_MAX, TEXT_MAX, RoomService
 from node.rooms import NAME_MAX, RoomError
 from node.validation import InvalidInput
 from node.ws import HANDLERS, ON_DISCONNECT, Peer
@@ -52,7 +52,8 @@ def install(app: web.Application, service: RoomService | None = None) -> RoomSer
     ctx = app[CONTEXT]
     if service is None:
         service = RoomService(ctx.store, ctx.clock,
-                              lambda peer: ice_servers(ctx.config.turn, peer.host, ctx.clock.now()))
+                              lambda peer: ice_servers(ctx.config.turn, peer.host, ctx.clock.now()),
+                              media_options=MediaOptions.from_config(ctx.config))
     app[ROOMS] = service
     app[ON_DISCONNECT].append(service.disconnected)
 
