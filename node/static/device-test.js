@@ -122,8 +122,8 @@
   };
   el.loopback.style.transform = "none"; // how others see you: not a mirror
 
-  function t(key) {
-    return Object.prototype.hasOwnProperty.call(STRINGS[lang], key) ? STRINGS[lang][key] : STRINGS.da[key] || key;
+  function t(key, vars) {
+    return window.fristedUi.translate(STRINGS, lang, key, vars);
   }
 
   function applyLanguage() {

@@ -296,24 +296,11 @@
   /* ------------------------------------------------------------------ helpers */
 
   function t(key, vars) {
-    const table = STRINGS[lang];
-    let text = Object.prototype.hasOwnProperty.call(table, key) ? table[key] : STRINGS.da[key] || key;
-    if (vars) {
-      text = text.replace(/\{(\w+)\}/g, (whole, name) =>
-        Object.prototype.hasOwnProperty.call(vars, name) ? String(vars[name]) : whole);
-    }
-    return text;
+    return window.fristedUi.translate(STRINGS, lang, key, vars);
   }
 
   function make(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = text;
-    }
-    return node;
+    return window.fristedUi.make(tag, className, text);
   }
 
   function clockTime(ts) {

@@ -50,14 +50,7 @@
   const $ = (id) => document.getElementById(id);
 
   function make(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = text;
-    }
-    return node;
+    return window.fristedUi.make(tag, className, text);
   }
 
   function key(conversation) {

@@ -66,14 +66,7 @@
   }
 
   function make(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined) {
-      node.textContent = text;
-    }
-    return node;
+    return window.fristedUi.make(tag, className, text);
   }
 
   function kindName(kind) {

@@ -37,6 +37,19 @@ class Received:
     sizes: set[tuple[int, int]] = field(default_factory=set)
     ended: bool = False
 
+    async def consume(self) -> None:
+        """Decode until the track ends, counting frames and noting video sizes."""
+        try:
+            while True:
+                frame = await self.track.recv()
+                self.frames += 1
+                if self.first_at is None:
+                    self.first_at = time.monotonic()
+                if self.kind == "video":
+                    self.sizes.add((frame.width, frame.height))
+        except MediaStreamError:
+            self.ended = True
+
 
 class EncodingTrack(VideoStreamTrack):
     """Raw frames that aiortc encodes itself (VP8, keyframe only at start and on PLI/FIR)."""
@@ -80,19 +93,7 @@ class Client:
             publisher = track.id.split("-")[0]
             r = Received(track, publisher, track.kind)
             self.received[track.id] = r
-            self._tasks.append(asyncio.ensure_future(self._consume(r)))
-
-    async def _consume(self, r: Received) -> None:
-        try:
-            while True:
-                frame = await r.track.recv()
-                r.frames += 1
-                if r.first_at is None:
-                    r.first_at = time.monotonic()
-                if r.kind == "video":
-                    r.sizes.add((frame.width, frame.height))
-        except MediaStreamError:
-            r.ended = True
+            self._tasks.append(asyncio.ensure_future(r.consume()))
 
     async def join(self) -> None:
         offer = await self.pc.createOffer()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from tests.chatclient import WsClient
@@ -89,21 +88,9 @@ class MediaPeer:
         def on_track(track: MediaStreamTrack) -> None:
             r = Received(track, publisher_of(track), track.kind)
             self.received[track.id] = r
-            self._tasks.append(asyncio.ensure_future(self._consume(r)))
+            self._tasks.append(asyncio.ensure_future(r.consume()))
 
         self._tasks.append(asyncio.ensure_future(self._answer_offers()))
-
-    async def _consume(self, r: Received) -> None:
-        try:
-            while True:
-                frame = await r.track.recv()
-                r.frames += 1
-                if r.first_at is None:
-                    r.first_at = time.monotonic()
-                if r.kind == "video":
-                    r.sizes.add((frame.width, frame.height))
-        except MediaStreamError:
-            r.ended = True
 
     async def _answer_offers(self) -> None:
         while True:

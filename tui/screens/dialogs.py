@@ -27,14 +27,42 @@ class Dialog(ModalScreen[object]):
             self.dismiss(None)
 
 
+class FormDialog(Dialog):
+    """A dialog with an OK button: Enter in a field or OK calls ``_choose``; picking from a list moves
+    on to the ``NEXT_FIELD`` input."""
+
+    NEXT_FIELD: str | None = None
+
+    def _choose(self) -> None:
+        raise NotImplementedError
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if self.NEXT_FIELD is None:
+            return
+        event.stop()
+        self.query_one(self.NEXT_FIELD, Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._choose()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "ok":
+            self._choose()
+        else:
+            super().on_button_pressed(event)
+
+
 @dataclass(frozen=True)
 class TransferChoice:
     to: str | None  # None: back to the queue
     note: str
 
 
-class TransferDialog(Dialog):
+class TransferDialog(FormDialog):
     """Pick an on-duty person, or the queue, and write a note for them."""
+
+    NEXT_FIELD = "#note"
 
     def __init__(self, pseudonym: str, people: list[str], allow_queue: bool = True,
                  title: str | None = None) -> None:
@@ -65,22 +93,9 @@ class TransferDialog(Dialog):
         to = None if option.id == REQUEUE else (option.id or "")[2:]
         self.dismiss(TransferChoice(to, self.query_one("#note", Input).value.strip()))
 
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        self.query_one("#note", Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._choose()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self._choose()
-        else:
-            super().on_button_pressed(event)
 
 
-class EscalateDialog(Dialog):
+class EscalateDialog(FormDialog):
     """"Brug for hjælp": ring the staff on duty."""
 
     def __init__(self, pseudonym: str) -> None:
@@ -99,15 +114,8 @@ class EscalateDialog(Dialog):
     def on_mount(self) -> None:
         self.query_one("#note", Input).focus()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.dismiss(event.value.strip())
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self.dismiss(self.query_one("#note", Input).value.strip())
-        else:
-            super().on_button_pressed(event)
+    def _choose(self) -> None:
+        self.dismiss(self.query_one("#note", Input).value.strip())
 
 
 @dataclass(frozen=True)
@@ -116,8 +124,10 @@ class EndChoice:
     outcome: str
 
 
-class EndDialog(Dialog):
+class EndDialog(FormDialog):
     """End a chat with the anonymous registration: topic and an optional outcome."""
+
+    NEXT_FIELD = "#outcome"
 
     def __init__(self, pseudonym: str, topics: list[str], current: str | None) -> None:
         super().__init__()
@@ -148,19 +158,6 @@ class EndDialog(Dialog):
             return
         self.dismiss(EndChoice(self.topics[index], self.query_one("#outcome", Input).value.strip()))
 
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        self.query_one("#outcome", Input).focus()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._choose()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self._choose()
-        else:
-            super().on_button_pressed(event)
 
 
 class CannedDialog(Dialog):
@@ -194,7 +191,7 @@ class CannedDialog(Dialog):
         self.dismiss(self.canned[event.option_index].get("text", ""))
 
 
-class BlockDialog(Dialog):
+class BlockDialog(FormDialog):
     """End the chat and block its resume token for some hours, with a reason."""
 
     def __init__(self, pseudonym: str) -> None:
@@ -220,15 +217,6 @@ class BlockDialog(Dialog):
             return
         self.dismiss((hours, reason))
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._choose()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "ok":
-            self._choose()
-        else:
-            super().on_button_pressed(event)
 
 
 class OpenChatsDialog(Dialog):
