@@ -8,9 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
-from node import audit, conversations as conv_db
+from node import audit, calls as call_db, conversations as conv_db
 from node.accounts import find as find_account
 from node.centre import Centre, load as load_centre
 from node.clock import Clock
@@ -53,6 +53,8 @@ class ChatService:
         self.lost_since: dict[str, float] = {}
         self.centre = Centre()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.callback_ringing: dict[str, float] = {}  # call-backs ringing the citizen's page, since when
+        self.end_room: Callable[[str], Awaitable[None]] | None = None  # closes an answered call's room
 
     async def load(self) -> None:
         """Read duty state and settings at start."""
@@ -131,13 +133,14 @@ class ChatService:
         if peer is not None:
             await peer.send(frame)
 
-    async def _release_citizen(self, cid: str, reason: str) -> None:
-        """Tell the citizen the chat ended and free their connection for a new one."""
+    async def _release_citizen(self, cid: str, reason: str, kind: str = "chat") -> None:
+        """Tell the citizen the chat (or call) ended and free their connection for a new one."""
         citizen = self.citizens.pop(cid, None)
         self.lost_since.pop(cid, None)
+        self.callback_ringing.pop(cid, None)
         if citizen is not None:
             citizen.conversation = None
-            await citizen.send({"type": "chat.ended", "reason": reason})
+            await citizen.send({"type": "chat.ended" if kind == "chat" else "call.ended", "reason": reason})
 
     async def _alert(self, account_ids: Iterable[int], kind: str, conv: Conversation, by: str | None = None,
                      note: str | None = None) -> None:
@@ -156,29 +159,49 @@ class ChatService:
             return "left"
         return "connected" if conv.id in self.citizens else "lost"
 
+    def _citizen_present(self, cid: str) -> str:
+        return "connected" if cid in self.citizens else "lost"
+
     async def queue_changed(self, only: list[Peer] | None = None) -> None:
-        """Send the queue to staff, and each waiting citizen their place."""
-        def _snapshot(conn: Connection) -> tuple[list[Conversation], dict[str, int], int, list[int]]:
+        """Send the queue (chats, calls and call-backs) to staff, and each waiting citizen their place."""
+        def _snapshot(conn: Connection) -> tuple[list[Conversation], dict[str, int], int, list[int],
+                                                 list[Conversation]]:
             queue = conv_db.waiting(conn)
             counts = {c.id: conv_db.count_messages(conn, c.id) for c in queue}
             letters = len(conv_db.letters_waiting(conn))
-            return queue, counts, letters, conv_db.recent_durations(conn)
-        queue, counts, letters, durations = await self.store.read(_snapshot)
+            return queue, counts, letters, conv_db.recent_durations(conn), call_db.callbacks(conn)
+        queue, counts, letters, durations, callbacks = await self.store.read(_snapshot)
         now = self.clock.now()
         available = self.available()
-        frame = {"type": "queue", "letters": letters,
+        frame = {"type": "queue", "letters": letters, "in_hours": self.centre.hours_now().in_hours(now),
                  "on_duty": [self.names.get(a, "?") for a in available],
-                 "items": [{**c.summary(), "kind": "chat", "waiting_s": round(now - (c.queued_at or c.created)),
-                            "messages": counts.get(c.id, 0),
-                            "citizen": "connected" if c.id in self.citizens else "lost"} for c in queue]}
+                 "items": [{**c.summary(), "waiting_s": round(now - (c.queued_at or c.created)),
+                            "messages": counts.get(c.id, 0), "citizen": self._citizen_present(c.id)}
+                           for c in queue],
+                 "callbacks": [{**c.summary(), "window": c.window, "citizen": self._citizen_present(c.id),
+                                "tries": c.tries, "ringing": c.id in self.callback_ringing} for c in callbacks]}
         if only is not None:
             await self._send_all(only, frame)
             return
         await self._send_all([p for peers in self.staff.values() for p in peers], frame)
         for position, c in enumerate(queue, start=1):
-            await self._to_citizen(c.id, {"type": "chat.state", "state": "waiting", "position": position,
-                                          "ahead": position - 1, "open": bool(available),
-                                          "estimate": estimate_minutes(position, len(available), durations)})
+            place = {"position": position, "ahead": position - 1, "open": bool(available),
+                     "estimate": estimate_minutes(position, len(available), durations)}
+            if c.kind == "chat":
+                await self._to_citizen(c.id, {"type": "chat.state", "state": "waiting", **place})
+            else:
+                await self._to_citizen(c.id, self._call_state(c, "waiting", place, now))
+        for c in callbacks:
+            state = "ringing" if c.id in self.callback_ringing else "scheduled"
+            await self._to_citizen(c.id, self._call_state(c, state, {"position": None, "ahead": 0,
+                                                                     "open": bool(available), "estimate": None}, now))
+
+    def _call_state(self, conv: Conversation, state: str, place: dict[str, Any], now: float) -> dict[str, Any]:
+        """A caller's ``call.state``; after ``letterbox_after_min`` it offers the letterbox and emergency card."""
+        waited = now - (conv.queued_at or conv.created)
+        letterbox = conv.kind == "call" and waited >= self.centre.letterbox_after_min * 60
+        return {"type": "call.state", "state": state, **place, "waited_s": round(waited), "letterbox": letterbox,
+                "emergency": self.centre.emergency, "window": conv.window}
 
     async def status(self) -> dict[str, Any]:
         """The public status for the citizen page."""
@@ -186,10 +209,14 @@ class ChatService:
             return len(conv_db.waiting(conn)), conv_db.recent_durations(conn)
         waiting, durations = await self.store.read(_read)
         available = self.available()
-        return {"open": bool(available), "on_duty": len(available), "waiting": waiting,
-                "estimate": estimate_minutes(waiting + 1, len(available), durations),
+        estimate = estimate_minutes(waiting + 1, len(available), durations)
+        hours, now = self.centre.hours_now(), self.clock.now()
+        in_hours = hours.in_hours(now)
+        return {"open": bool(available), "on_duty": len(available), "waiting": waiting, "estimate": estimate,
                 "hours": self.centre.hours, "topics": self.centre.topics, "emergency": self.centre.emergency,
-                "retention_days": self.centre.retention_days, "languages": ["da", "en"]}
+                "retention_days": self.centre.retention_days, "languages": ["da", "en"],
+                "in_hours": in_hours, "next_open": None if in_hours else hours.next_open(now),
+                "out_of_hours": self.centre.out_of_hours, "calls": self.centre.calls, "call_estimate": estimate}
 
     async def _broadcast_open_state(self) -> None:
         frame = {"type": "status", "open": self.open}
@@ -202,8 +229,10 @@ class ChatService:
             raise ChatError("not_in_chat", "start or resume a chat first")
         return peer.conversation
 
-    async def start(self, peer: Peer, name: str | None, topic: str | None, danger: bool, lang: str,
-                    previous: str | None) -> None:
+    async def begin(self, peer: Peer, name: str | None, topic: str | None, danger: bool, lang: str,
+                    previous: str | None, *, kind: str = "chat", media: str | None = None,
+                    window: tuple[float, float] | None = None) -> tuple[Conversation, str]:
+        """Check and store a new chat, call or call-back request, and attach the citizen's socket to it."""
         if peer.conversation is not None and self.citizens.get(peer.conversation) is peer:
             raise ChatError("already_in_chat", "this connection has a chat already")
         if topic is not None and topic not in self.centre.topics:
@@ -211,24 +240,34 @@ class ChatService:
         if lang not in ("da", "en"):
             raise ChatError("bad_language", "language must be da or en")
         clean = _clean_name(name)
-        if not self.open:
+        if kind != "callback" and not self.open:
+            hours = self.centre.hours_now()
+            if not hours.in_hours(self.clock.now()):
+                raise ChatError("closed", self.centre.out_of_hours)
             raise ChatError("closed", "nobody is on duty right now; leave a message in the letterbox")
         now = self.clock.now()
         if await self.store.read(conv_db.blocked_until, previous, now):
             raise ChatError("blocked", "you cannot start a chat right now")
-        conv, resume = await self.store.write(conv_db.start, clean, topic, danger, lang, now)
+        conv, resume = await self.store.write(conv_db.start, clean, topic, danger, lang, now, kind=kind,
+                                              media=media, window=window)
         peer.conversation = conv.id
         self.citizens[conv.id] = peer
+        return conv, resume
+
+    async def start(self, peer: Peer, name: str | None, topic: str | None, danger: bool, lang: str,
+                    previous: str | None) -> None:
+        conv, resume = await self.begin(peer, name, topic, danger, lang, previous)
         await peer.reply({"type": "chat.started", "conversation": conv.id, "resume": resume,
                          "pseudonym": conv.pseudonym, "state": conv.state})
         await self.queue_changed()
         await self._alert(self.available(), "new", conv)
 
-    async def resume(self, peer: Peer, token: str) -> None:
+    async def attach(self, peer: Peer, token: str, kinds: tuple[str, ...]) -> Conversation:
+        """Re-attach a citizen's socket to their conversation by resume token (after a reload)."""
         now = self.clock.now()
         conv = await self.store.read(conv_db.by_resume, token)
-        if conv is None or conv.kind != "chat":
-            raise ChatError("unknown_resume", "that chat has ended or is not known")
+        if conv is None or conv.kind not in kinds:
+            raise ChatError("unknown_resume", "that conversation has ended or is not known")
         if await self.store.read(conv_db.blocked_until, token, now):
             raise ChatError("blocked", "you cannot start a chat right now")
         old = self.citizens.get(conv.id)
@@ -238,6 +277,10 @@ class ChatService:
         peer.conversation = conv.id
         self.citizens[conv.id] = peer
         self.lost_since.pop(conv.id, None)
+        return conv
+
+    async def resume(self, peer: Peer, token: str) -> None:
+        conv = await self.attach(peer, token, ("chat",))
         history = await self.store.read(conv_db.messages, conv.id)
         staff = self.names.get(conv.owner) if conv.owner is not None and conv.state == "active" else None
         await peer.reply({"type": "chat.resumed", "conversation": conv.id, "pseudonym": conv.pseudonym,
@@ -480,7 +523,8 @@ class ChatService:
             conv_db.register(conn, ended, topic, outcome, now)
             return ended
         ended = await self.store.write(_end)
-        await self._release_citizen(cid, ended.end_reason or "ended")
+        await self._close_call_room(ended)
+        await self._release_citizen(cid, ended.end_reason or "ended", ended.kind)
         await self._to_staff_of(conv, {"type": "chat.closed", "conversation": cid, "reason": "ended"})
         for account in {conv.owner, conv.helper} - {None}:
             await self._send_mine(account)  # type: ignore[arg-type]
@@ -494,10 +538,15 @@ class ChatService:
             ended = conv_db.end(conn, cid, "blocked", now, forget_resume=True)
             conv_db.register(conn, ended, conv.topic or "Andet", "blocked", now)
         await self.store.write(_block)
-        await self._release_citizen(cid, "blocked")
+        await self._close_call_room(conv)
+        await self._release_citizen(cid, "blocked", conv.kind)
         await self._to_staff_of(conv, {"type": "chat.closed", "conversation": cid, "reason": "blocked"})
         for account in {conv.owner, conv.helper} - {None}:
             await self._send_mine(account)  # type: ignore[arg-type]
+
+    async def _close_call_room(self, conv: Conversation) -> None:
+        if conv.room_id is not None and self.end_room is not None:
+            await self.end_room(conv.room_id)
 
     async def list_letters(self, peer: Peer) -> None:
         _, name = self._account(peer)
@@ -524,7 +573,7 @@ class ChatService:
         now = self.clock.now()
         gone = [cid for cid, since in self.lost_since.items() if now - since >= LOST_GRACE]
         idle = await self.store.read(lambda c: [r[0] for r in c.execute(
-            "SELECT id FROM conversations WHERE kind = 'chat' AND state IN ('waiting', 'active') "
+            "SELECT id FROM conversations WHERE kind IN ('chat', 'call') AND state IN ('waiting', 'active') "
             "AND last_activity < ?", (now - IDLE_END,))])
         changed = False
         for cid in dict.fromkeys(gone + idle):
@@ -532,9 +581,11 @@ class ChatService:
             self.lost_since.pop(cid, None)
             if conv is None or conv.state == "ended" or cid in self.citizens and cid not in idle:
                 continue
+            if conv.kind == "callback" and cid not in idle:  # a call-back waits for its window, page or not
+                continue
             reason = "lost" if cid in gone else "timeout"
             await self.store.write(conv_db.end, cid, reason, now, forget_resume=True)
-            await self._release_citizen(cid, reason)
+            await self._release_citizen(cid, reason, conv.kind)
             await self._to_staff_of(conv, {"type": "chat.presence", "conversation": cid, "citizen": "left"})
             changed = True
         if changed:

@@ -17,6 +17,7 @@ from node.store import Connection
 ADJECTIVES = ["Blå", "Grøn", "Rolig", "Stille", "Varm", "Lys", "Modig", "Venlig", "Gylden", "Sølv", "Blid", "Klar"]
 ANIMALS = ["Ugle", "Ræv", "Egern", "Pindsvin", "Måge", "Sæl", "Hjort", "Svane", "Odder", "Spurv", "Hare", "Bjørn"]
 MESSAGE_COLUMNS = "id, ts, sender, author, body, deleted"
+KINDS = ("chat", "call", "callback")  # conversations staff handle; "letter" is the letterbox
 
 
 class ChatError(ProtocolRefusal):
@@ -43,13 +44,28 @@ class Conversation:
     end_reason: str | None
     escalated: bool
     resume_digest: str | None
+    media: str | None = None           # calls: "video" or "audio"
+    window_start: float | None = None  # call-backs: the window the citizen chose
+    window_end: float | None = None
+    room_id: str | None = None         # an answered call's support room
+    tries: int = 0                     # call-backs: times the citizen's page was rung
 
     def summary(self) -> dict[str, Any]:
-        return {"conversation": self.id, "pseudonym": self.pseudonym, "topic": self.topic, "risk": self.risk}
+        out = {"conversation": self.id, "pseudonym": self.pseudonym, "topic": self.topic, "risk": self.risk,
+               "kind": self.kind}
+        if self.kind != "chat":
+            out["media"] = self.media
+        return out
+
+    @property
+    def window(self) -> list[float] | None:
+        if self.window_start is None or self.window_end is None:
+            return None
+        return [self.window_start, self.window_end]
 
 
 _COLUMNS = ("id, kind, state, pseudonym, topic, risk, lang, owner, helper, queued_at, taken_at, created, "
-            "ended, end_reason, escalated, resume_digest")
+            "ended, end_reason, escalated, resume_digest, media, window_start, window_end, room_id, tries")
 
 
 def _row(row: tuple[Any, ...] | None) -> Conversation | None:
@@ -79,7 +95,7 @@ def get(conn: Connection, conversation_id: str) -> Conversation | None:
 
 def require(conn: Connection, conversation_id: str) -> Conversation:
     conv = get(conn, conversation_id)
-    if conv is None or conv.kind != "chat":
+    if conv is None or conv.kind not in KINDS:
         raise ChatError("unknown_conversation", "no such conversation")
     return conv
 
@@ -99,12 +115,16 @@ def blocked_until(conn: Connection, token: str | None, now: float) -> float | No
 
 
 def start(conn: Connection, name: str | None, topic: str | None, risk: bool, lang: str,
-          now: float) -> tuple[Conversation, str]:
-    """Queue a new chat; returns it and its resume token."""
+          now: float, *, kind: str = "chat", media: str | None = None,
+          window: tuple[float, float] | None = None) -> tuple[Conversation, str]:
+    """Queue a new chat, call or call-back request; returns it and its resume token."""
     cid, resume = new_token(16), new_token()
+    start_at, end_at = window if window is not None else (None, None)
     conn.execute("INSERT INTO conversations (id, pseudonym, created, kind, state, topic, risk, lang, resume_digest, "
-                 "queued_at, last_activity) VALUES (?, ?, ?, 'chat', 'waiting', ?, ?, ?, ?, ?, ?)",
-                 (cid, name or pseudonym(), now, topic, int(risk), lang, token_digest(resume), now, now))
+                 "queued_at, last_activity, media, window_start, window_end) "
+                 "VALUES (?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (cid, name or pseudonym(), now, kind, topic, int(risk), lang, token_digest(resume), now, now,
+                  media, start_at, end_at))
     conv = get(conn, cid)
     assert conv is not None
     return conv, resume
@@ -129,6 +149,8 @@ def post(conn: Connection, conversation_id: str, sender: str, author: str | None
          now: float, account_id: int | None = None) -> tuple[Conversation, dict[str, Any], bool]:
     """Check that the chat is open (and, for staff, theirs) and persist a message, in one transaction."""
     conv = require(conn, conversation_id)
+    if conv.kind != "chat":
+        raise ChatError("not_a_chat", "this is a call; use the room's text chat")
     if account_id is not None and account_id not in (conv.owner, conv.helper):
         raise ChatError("not_yours", "this conversation is not yours")
     if conv.state == "ended" or (account_id is not None and conv.state != "active"):
@@ -156,8 +178,8 @@ def delete_own_message(conn: Connection, conversation_id: str, message_id: int) 
 
 
 def waiting(conn: Connection) -> list[Conversation]:
-    """The queue: risk first, then the longest wait."""
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM conversations WHERE kind = 'chat' AND state = 'waiting' "
+    """The queue of chats and calls: risk first, then the longest wait."""
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM conversations WHERE kind IN ('chat', 'call') AND state = 'waiting' "
                         "ORDER BY risk DESC, queued_at ASC, id").fetchall()
     return [c for c in map(_row, rows) if c is not None]
 
@@ -165,7 +187,7 @@ def waiting(conn: Connection) -> list[Conversation]:
 def open_for(conn: Connection, account_id: int) -> list[Conversation]:
     """Chats the account is owner or helper of: active ones, and ones the citizen ended that still
     need the owner's registration."""
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM conversations WHERE kind = 'chat' AND ("
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM conversations WHERE kind IN ('chat', 'call', 'callback') AND ("
                         "(state = 'active' AND (owner = ? OR helper = ?)) OR "
                         "(state = 'ended' AND registered = 0 AND owner = ?)) ORDER BY taken_at",
                         (account_id, account_id, account_id)).fetchall()
@@ -175,17 +197,19 @@ def open_for(conn: Connection, account_id: int) -> list[Conversation]:
 def take(conn: Connection, conversation_id: str | None, account_id: int, now: float) -> Conversation:
     """Assign a waiting chat (or the next one) to ``account_id``; only one caller can win."""
     if conversation_id is None:
-        queue = waiting(conn)
+        queue = [c for c in waiting(conn) if c.kind == "chat"]
         if not queue:
-            raise ChatError("queue_empty", "nobody is waiting")
+            raise ChatError("queue_empty", "nobody is waiting to chat")
         conversation_id = queue[0].id
     cur = conn.execute("UPDATE conversations SET state = 'active', owner = ?, taken_at = coalesce(taken_at, ?), "
                        "last_activity = ? WHERE id = ? AND kind = 'chat' AND state = 'waiting'",
                        (account_id, now, now, conversation_id))
     if cur.rowcount != 1:
         conv = get(conn, conversation_id)
-        if conv is None or conv.kind != "chat":
+        if conv is None or conv.kind not in KINDS:
             raise ChatError("unknown_conversation", "no such conversation")
+        if conv.kind != "chat":
+            raise ChatError("not_a_chat", "this is a call; answer it with call.accept")
         raise ChatError("already_taken", "someone else has taken this conversation")
     conv = get(conn, conversation_id)
     assert conv is not None
@@ -233,7 +257,8 @@ def register(conn: Connection, conv: Conversation, topic: str, outcome: str | No
 
 
 def recent_durations(conn: Connection, limit: int = 20) -> list[int]:
-    rows = conn.execute("SELECT duration_s FROM registrations WHERE kind = 'chat' ORDER BY id DESC LIMIT ?",
+    rows = conn.execute("SELECT duration_s FROM registrations WHERE kind IN ('chat', 'call', 'callback') "
+                        "ORDER BY id DESC LIMIT ?",
                         (limit,)).fetchall()
     return [int(r[0]) for r in rows]
 

@@ -131,6 +131,30 @@ MIGRATIONS: list[tuple[int, str]] = [
     CREATE INDEX invites_room ON invites(room_id);
     CREATE INDEX invites_expires ON invites(expires)
     """),
+    (4, """
+    ALTER TABLE conversations ADD COLUMN media TEXT;
+    ALTER TABLE conversations ADD COLUMN window_start REAL;
+    ALTER TABLE conversations ADD COLUMN window_end REAL;
+    ALTER TABLE conversations ADD COLUMN room_id TEXT;
+    ALTER TABLE conversations ADD COLUMN tries INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE handover_notes (
+        id INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        author_id INTEGER REFERENCES accounts(id) ON DELETE SET NULL,
+        author TEXT NOT NULL,
+        body TEXT NOT NULL,
+        expires REAL NOT NULL
+    );
+    CREATE INDEX handover_expires ON handover_notes(expires);
+    CREATE TABLE shifts (
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        starts REAL NOT NULL,
+        ends REAL NOT NULL CHECK (ends > starts),
+        created_by TEXT NOT NULL
+    );
+    CREATE INDEX shifts_ends ON shifts(ends)
+    """),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -5,7 +5,7 @@ import asyncio
 import logging
 from typing import Awaitable, Callable
 
-from node import sessions
+from node import handover, roster, sessions
 from node.centre import load as load_centre
 from node.clock import Clock
 from node.store import Connection, Store
@@ -15,14 +15,15 @@ INTERVAL = 60.0
 
 
 def purge(conn: Connection, now: float, session_policy: sessions.SessionPolicy) -> int:
-    """Delete ended chats and letters older than the centre's retention period, expired blocks and
-    sessions. Messages and notes go with their conversation (ON DELETE CASCADE)."""
+    """Delete ended chats, calls and letters older than the centre's retention period, expired
+    blocks, sessions and handover notes, and shifts that ended over a week ago. Messages and notes go with their conversation (ON DELETE CASCADE)."""
     cutoff = now - load_centre(conn).retention_days * 86400
     deleted = conn.execute(
         "DELETE FROM conversations WHERE (ended IS NOT NULL AND ended < ?) "
         "OR (kind = 'letter' AND coalesce(last_activity, created) < ?)", (cutoff, cutoff)).rowcount
     conn.execute("DELETE FROM blocks WHERE until < ?", (now,))
     sessions.purge_expired(conn, now, session_policy)
+    deleted += handover.purge(conn, now) + roster.purge(conn, now)
     return deleted
 
 

@@ -206,6 +206,25 @@ class RoomService:
         await self._close_live(room_id, "the room has been closed")
         return room
 
+    async def end(self, room_id: str, reason: str) -> None:
+        """Close a room on the node's own behalf (an answered call ended); no permission check."""
+        room = await self.store.read(rooms.get_room, room_id)
+        if room is not None and not room.closed:
+            await self.store.write(rooms.close_room, room_id, self.clock.now())
+        await self._close_live(room_id, reason)
+        self.passes = {d: p for d, p in self.passes.items() if p.room_id != room_id}
+
+    def issue_pass(self, room: rooms.Room, name: str, ttl: float) -> str:
+        """A one-time token that lets a guest straight into ``room`` with ``room.resume`` (an answered call).
+
+        It is a resume pass with no member behind it yet, so the same ``room.resume`` path and its
+        checks apply: one use, and it lapses after ``ttl`` seconds.
+        """
+        token = new_token()
+        self.passes[token_digest(token)] = Pass(room.id, "guest", rooms.clean_name(name), True, None, "",
+                                                self.clock.now() + ttl)
+        return token
+
     # ---------------------------------------------------------------- entering
 
     async def knock(self, peer: Peer, *, invite: str | None, room_id: str | None, name: str | None,
