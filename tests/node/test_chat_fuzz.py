@@ -20,7 +20,8 @@ from tests.conftest import base_url, enrol, login, trust_only_ca
 values = st.one_of(st.none(), st.booleans(), st.integers(min_value=-2**63, max_value=2**63),
                    st.text(max_size=80), st.lists(st.integers(), max_size=3),
                    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2))
-CHAT_TYPES = sorted(t for t in REGISTRY if t.startswith(("chat.", "letter", "note.", "duty.")))
+CHAT_TYPES = sorted(t for t in REGISTRY if t.startswith(("chat.", "letter", "note.", "duty.", "call.", "callback.",
+                                                         "handover.", "roster.")))
 
 
 @st.composite
@@ -62,9 +63,10 @@ async def test_random_chat_frames_get_answers_and_the_node_stays_up(
     assert (await node.runner.app[CHAT].status())["open"] is True
 
 
-@given(st.dictionaries(st.sampled_from(["topics", "canned", "emergency", "hours", "retention_days", "x"]),
+@given(st.dictionaries(st.sampled_from(list(Centre.__dataclass_fields__) + ["x"]),
                        st.recursive(values, lambda kids: st.lists(kids, max_size=3)
-                                    | st.dictionaries(st.sampled_from(["title", "text", "label", "number"]), kids,
+                                    | st.dictionaries(st.sampled_from(["title", "text", "label", "number", "mon",
+                                                                       "tue", "sun"]), kids,
                                                       max_size=3), max_leaves=8), max_size=4))
 def test_centre_settings_parser_refuses_cleanly(body: dict[str, Any]) -> None:
     try:
@@ -73,3 +75,5 @@ def test_centre_settings_parser_refuses_cleanly(body: dict[str, Any]) -> None:
         assert exc.reason
     else:
         assert 1 <= centre.retention_days <= 365 and "Andet" in centre.topics
+        assert 10 <= centre.ring_escalate_s <= 600 and set(centre.ring_roles) <= {"volunteer", "staff", "admin"}
+        centre.hours_now().in_hours(1.8e9)  # whatever was accepted can be evaluated
