@@ -15,9 +15,11 @@ transfer and registration work as for chats. This service adds what only calls h
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from node import calls as call_db, conversations as conv_db, rooms
 from node.chat import ChatService
@@ -62,6 +64,7 @@ class CallService:
 
     def __init__(self, chat: ChatService, room_service: RoomService, scheme: str = "https") -> None:
         self.chat, self.rooms, self.scheme = chat, room_service, scheme
+        self.public_base: str | None = None  # the node's own URL, set once it listens (node.server)
         self.store, self.clock = chat.store, chat.clock
         self.rung: dict[str, dict[int, int]] = {}   # call → account → the level it was rung at
         self.ringing: dict[str, Ringing] = {}        # call-backs ringing a citizen
@@ -247,12 +250,24 @@ class CallService:
             return Answered(conv, room, link)
         return await self.store.write(_tx)
 
+    def link_base(self, host: str) -> str:
+        """Where a tablet can open the link: the console's own address for the node, unless that is
+        a loopback one (a console over SSH on the node, or through a tunnel), then the node's public URL."""
+        try:
+            name = urlsplit(f"//{host}").hostname or ""
+            loopback = name == "localhost" or ipaddress.ip_address(name).is_loopback
+        except ValueError:
+            loopback = not name
+        if self.public_base and loopback:
+            return self.public_base
+        return f"{self.scheme}://{host}"
+
     def _accepted_frame(self, answered: Answered, device: str, host: str) -> dict[str, Any]:
         frame = {"type": "call.accepted", "conversation": answered.conv.id, "room": _room_info(answered.room),
                  "device": device}
         if answered.link is not None:
             ttl = self.chat.centre.call_link_min * 60
-            frame.update(url=f"{self.scheme}://{host}/room#invite={answered.link}", ttl_s=ttl,
+            frame.update(url=f"{self.link_base(host)}/room#invite={answered.link}", ttl_s=ttl,
                          expires=self.clock.now() + ttl)
         return frame
 

@@ -18,6 +18,7 @@ from crypto.storekey import PassphraseSource
 from node import __version__, systemd
 from node.app import create_app
 from node.auth import Auth
+from node.call_ws import CALLS
 from node.clock import Clock
 from node.config import NodeConfig
 from node.context import NodeContext
@@ -96,6 +97,7 @@ async def start(config: NodeConfig, passphrase: PassphraseSource | None = None,
         port = server.sockets[0].getsockname()[1] if server and server.sockets else config.port  # type: ignore[union-attr]
         url = public_url(config, port)
         data.url_file.write_text(url + "\n", encoding="utf-8")
+        app[CALLS].public_base = url.rstrip("/")
         if config.zeroconf:
             advertiser = Advertiser(config.node_name, port,
                                     txt_record(__version__, config.node_name, port,

@@ -51,7 +51,8 @@ async def test_call_rings_on_duty_and_accept_gives_one_time_link_and_pass(
     assert refused["code"] == "not_a_chat"
     accepted = await vol.request("call.accept", "call.accepted", conversation=cid, device="link")
     assert accepted["device"] == "link" and accepted["room"]["kind"] == "support"
-    assert accepted["url"].startswith(f"https://localhost:{node.port}/room#invite=") and accepted["ttl_s"] == 300
+    # the console reached the node as localhost (as over SSH on the node): the link carries the node's own URL
+    assert accepted["url"].startswith(f"{node.url}room#invite=") and accepted["ttl_s"] == 300
     stop = await bo.expect("call.ring_stop", conversation=cid)
     assert (stop["reason"], stop["by"]) == ("accepted", "Anna")
     late = await bo.request("call.accept", "call.accepted", conversation=cid, device="here")
@@ -366,3 +367,19 @@ async def test_bad_call_frames_are_refused(node: RunningNode, http: aiohttp.Clie
     error = await sender.expect("error")
     assert error["code"] in ("bad_field", "not_in_chat", "forbidden")
     assert (await c.request("ping", "pong"))["type"] == "pong"  # the socket stays usable
+
+
+@pytest.mark.parametrize("host, base", [
+    ("fristed.local:8443", "https://fristed.local:8443"),
+    ("192.168.1.20:8443", "https://192.168.1.20:8443"),
+    ("[fd00::5]:8443", "https://[fd00::5]:8443"),
+    ("localhost:8443", "https://fristed.local:8443"),
+    ("127.0.0.1:9000", "https://fristed.local:8443"),
+    ("[::1]:8443", "https://fristed.local:8443"),
+    ("", "https://fristed.local:8443"),
+])
+async def test_link_base_prefers_the_consoles_address_unless_loopback(node: RunningNode, host: str,
+                                                                       base: str) -> None:
+    calls = node.runner.app[CALLS]
+    calls.public_base = "https://fristed.local:8443"
+    assert calls.link_base(host) == base
