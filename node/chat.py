@@ -585,6 +585,7 @@ class ChatService:
                 continue
             reason = "lost" if cid in gone else "timeout"
             await self.store.write(conv_db.end, cid, reason, now, forget_resume=True)
+            await self._close_call_room(conv)
             await self._release_citizen(cid, reason, conv.kind)
             await self._to_staff_of(conv, {"type": "chat.presence", "conversation": cid, "citizen": "left"})
             changed = True
