@@ -54,7 +54,7 @@ class Conversation:
         out = {"conversation": self.id, "pseudonym": self.pseudonym, "topic": self.topic, "risk": self.risk,
                "kind": self.kind}
         if self.kind != "chat":
-            out["media"] = self.media
+            out["media"], out["room"] = self.media, self.room_id
         return out
 
     @property

@@ -38,6 +38,7 @@ message_type("room.leave", ANYONE)
 message_type("devicetest.offer", ANYONE, max_frame=SDP_FRAME, sdp=SDP)
 message_type("devicetest.answer", ANYONE, max_frame=SDP_FRAME, sdp=SDP)
 message_type("devicetest.stop", ANYONE)
+message_type("ice.get", ANYONE)
 
 
 def _sdp(msg: Message) -> str:
@@ -100,9 +101,13 @@ def install(app: web.Application, service: RoomService | None = None) -> RoomSer
     async def devicetest_stop(peer: Peer, msg: Message) -> None:
         await service.devicetest_stop(peer)
 
+    async def ice(peer: Peer, msg: Message) -> None:
+        """The ICE servers for a peer connection made before any room (the device test)."""
+        await peer.reply({"type": "ice", "iceServers": service.ice_for(peer)})
+
     app[HANDLERS].update({
         "devicetest.offer": devicetest_offer, "devicetest.answer": devicetest_answer,
-        "devicetest.stop": devicetest_stop,
+        "devicetest.stop": devicetest_stop, "ice.get": ice,
         "room.knock": knock, "room.resume": resume, "room.admit": admit, "room.decline": decline, "room.remove": remove,
         "room.offer": offer, "room.answer": answer, "room.media": media, "room.text": text,
         "room.leave": leave,

@@ -358,7 +358,12 @@
 
   async function offerNode(myConn) {
     const mine = run;
-    pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: [] });
+    const ice = await myConn.request({ type: "ice.get" }, PATH_MS, ["ice"]);
+    if (mine !== run) {
+      return;
+    }
+    const iceServers = ice && Array.isArray(ice.iceServers) ? ice.iceServers : [];
+    pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", iceServers: iceServers });
     const myPc = pc;
     for (const track of stream.getTracks()) {
       myPc.addTransceiver(track, { direction: "sendonly", streams: [stream] });

@@ -77,6 +77,7 @@ async def test_call_rings_on_duty_and_accept_gives_one_time_link_and_pass(
     # the call is on Anna's desk; ending it registers it and closes the room
     mine = await vol.expect("mine", where=lambda f: bool(f["conversations"]))
     assert mine["conversations"][0]["kind"] == "call"
+    assert mine["conversations"][0]["room"] == accepted["room"]["room"]  # a reloaded page can go back in
     await vol.request("chat.end", "chat.closed", conversation=cid, topic="Ensomhed")
     assert (await room_socket.expect("room.closed"))["reason"]
     assert (await tablet.expect("room.closed"))["reason"]

@@ -12,6 +12,7 @@ import pytest
 from node.clock import ManualClock
 from node.ice import TurnRelay, ice_servers, relay_from_environment
 from node.server import start
+from tests.chatclient import citizen
 from tests.conftest import base_url, enrol, login, make_config, trust_only_ca
 
 
@@ -52,5 +53,19 @@ async def test_api_ice_needs_a_session(tmp_path: Path, clock: ManualClock) -> No
             async with http.get("/api/ice") as resp:
                 body = await resp.json()
             assert body["iceServers"][0]["urls"][0] == "turn:turn.example.dk:3478?transport=udp"
+    finally:
+        await node.stop()
+
+
+async def test_anonymous_sockets_get_ice_servers_for_the_device_test(tmp_path: Path, clock: ManualClock) -> None:
+    """The device test makes its peer connection before any room, so it asks the node over /ws."""
+    node = await start(make_config(tmp_path / "d", turn=TurnRelay(b"s3cret", 3478, "turn.example.dk")), clock=clock)
+    try:
+        async with aiohttp.ClientSession(base_url(node), connector=aiohttp.TCPConnector(ssl=trust_only_ca(node)),
+                                         cookie_jar=aiohttp.DummyCookieJar()) as anon:
+            c = await citizen(anon, node.port)
+            reply = await c.request("ice.get", "ice")
+            assert reply["iceServers"][0]["urls"][1] == "turn:turn.example.dk:3478?transport=tcp"
+            assert str(reply["iceServers"][0]["username"]).split(":")[0].isdigit()
     finally:
         await node.stop()
