@@ -110,6 +110,7 @@
     repeatTimer: null,
     baseTitle: document.title,
     flashOn: false,
+    flashes: new Map(),  // source ("desk", "calls") -> text; the title flashes while any is set
 
     unlock: function () {
       const AC = global.AudioContext || global.webkitAudioContext;
@@ -161,13 +162,16 @@
           global.focus();
           n.close();
         });
+        return n;
       } catch (err) {
-        /* some browsers only allow notifications from a service worker */
+        return null; /* some browsers only allow notifications from a service worker */
       }
     },
 
-    startFlash: function (text) {
-      this.flashText = text;
+    /** Flash the tab's title with `text` for `source` until unflash(source); calls go first. */
+    flash: function (source, text) {
+      this.flashes.set(source, text);
+      this.flashText = this.flashes.get("calls") || text;
       if (this.flashTimer) {
         return;
       }
@@ -176,14 +180,32 @@
         self.flashOn = !self.flashOn;
         document.title = self.flashOn ? "(!) " + self.flashText : self.baseTitle;
       }, 1000);
-      document.title = "(!) " + text;
+      document.title = "(!) " + this.flashText;
       this.flashOn = true;
     },
 
-    stopFlash: function () {
+    unflash: function (source) {
+      this.flashes.delete(source);
+      if (this.flashes.size) {
+        this.flashText = this.flashes.get("calls") || this.flashes.values().next().value;
+        return;
+      }
       clearInterval(this.flashTimer);
       this.flashTimer = null;
       document.title = this.baseTitle;
+    },
+
+    startFlash: function (text) {
+      this.flash("desk", text);
+    },
+
+    stopFlash: function () {
+      this.unflash("desk");
+    },
+
+    stopAll: function () {
+      this.flashes.clear();
+      this.unflash("desk");
     },
   };
 
@@ -214,6 +236,7 @@
     this.resync = false;
     this.stopped = false;
     this.bound = [];
+    this.calls = null;              // staffcalls.js: ringing calls, the call itself, roster, handover
   }
 
   Desk.prototype.start = function () {
@@ -230,6 +253,9 @@
       this.say("Siden kunne ikke indlæses helt. Genindlæs siden.", "error");
       return;
     }
+    if (global.fristedCalls) {
+      this.calls = global.fristedCalls.create(this, alerter);
+    }
     this.timers.push(setInterval(function () { self.tick(); }, 1000));
     this.timers.push(setInterval(function () { self.repeatAlerts(); }, REPEAT_MS));
     this.showConnection("Forbinder …", "");
@@ -237,6 +263,10 @@
 
   Desk.prototype.stop = function () {
     this.stopped = true;
+    if (this.calls) {
+      this.calls.stop();
+      this.calls = null;
+    }
     if (this.link) {
       this.link.close();
       this.link = null;
@@ -251,7 +281,7 @@
     this.bound = [];
     clearTimeout(this.typingOut.idle);
     this.alerts.clear();
-    alerter.stopFlash();
+    alerter.stopAll();
     $("connection").hidden = true;
     $("tabs").textContent = "";
     $("queue-list").textContent = "";
@@ -385,6 +415,11 @@
     this.showConnection("Forbundet", "ok");
     this.renderDuty();
     this.renderQueue();
+    if (this.calls) {
+      this.calls.onOpen();
+      this.calls.renderRings();
+      this.calls.renderCallbacks();
+    }
   };
 
   Desk.prototype.signedOut = function () {
@@ -409,6 +444,10 @@
     this.showConnection("Forbindelsen er væk – prøver igen …", "error");
     this.renderDuty();
     this.renderQueue();
+    if (this.calls) {
+      this.calls.renderRings();
+      this.calls.renderCallbacks();
+    }
     // A refused upgrade looks like a plain close in the browser: check whether the session ended.
     const me = await api.getJSON("/api/me");
     if (me.status === 401) {
@@ -417,6 +456,13 @@
   };
 
   Desk.prototype.onFrame = function (frame) {
+    if (this.calls && frame.type !== "error") {
+      this.calls.onFrame(frame);
+      const request = frame.id ? this.requests.get(frame.id) : null;
+      if (request && request.calls) {
+        this.requests.delete(frame.id); // answered
+      }
+    }
     const handler = FRAMES[frame.type];
     if (handler) {
       handler.call(this, frame);
@@ -490,6 +536,8 @@
           conv.role = c.role || conv.role;
           conv.risk = !!c.risk;
         }
+        conv.kind = c.kind || conv.kind || "chat";
+        conv.media = c.media || conv.media || null;
         if (!known || this.resync) {
           // After a page reload or a reconnect: fetch the whole transcript and notes again.
           this.send({ type: "chat.open", conversation: c.conversation }, { kind: "reopen", conversation: c.conversation });
@@ -659,6 +707,12 @@
       if (frame.id) {
         this.requests.delete(frame.id);
       }
+      if (request && request.calls) {
+        if (this.calls) {
+          this.calls.onError(frame, request);
+        }
+        return;
+      }
       this.setBusy(false);
       if (request && request.kind === "duty") {
         for (const conv of this.convs.values()) {
@@ -727,6 +781,8 @@
         closedText: "",
         loaded: false,
         escalated: false,
+        kind: info.kind || "chat",
+        media: info.media || null,
       };
       this.convs.set(k, conv);
       this.order.push(k);
@@ -885,10 +941,12 @@
       }
       li.appendChild(text);
       if (a.kind === "new" && this.duty) {
-        const take = make("button", "button button-small", "Tag");
+        const item = this.queue.find((i) => key(i.conversation) === key(a.conversation));
+        const call = !!item && !!this.calls && global.fristedCalls.isCall(item);
+        const take = make("button", "button button-small", call ? "Tag opkaldet" : "Tag");
         take.type = "button";
-        take.setAttribute("aria-label", "Tag samtalen: " + a.title);
-        take.addEventListener("click", () => this.take(a.conversation));
+        take.setAttribute("aria-label", (call ? "Tag opkaldet: " : "Tag samtalen: ") + a.title);
+        take.addEventListener("click", () => (call ? this.calls.accept(a.conversation) : this.take(a.conversation)));
         li.appendChild(take);
       } else if (a.kind === "escalation" && (this.me.role === "staff" || this.me.role === "admin")
                  && !this.convs.has(key(a.conversation))) {
@@ -925,6 +983,12 @@
 
   Desk.prototype.take = function (conversation) {
     alerter.unlock();
+    const Calls = global.fristedCalls;
+    const first = conversation === null || conversation === undefined ? this.queue[0] : null;
+    if (this.calls && Calls && Calls.isCall(first)) {
+      this.calls.accept(first.conversation); // the next in the queue is a call: answer it
+      return;
+    }
     const frame = { type: "chat.take" };
     if (conversation !== undefined && conversation !== null) {
       frame.conversation = conversation;
@@ -1099,6 +1163,21 @@
     }
   };
 
+  /** Show conversation `k` with its form `name` open (the call panel's "Afslut opkaldet"). */
+  Desk.prototype.showForm = function (k, name) {
+    if (!this.convs.has(k)) {
+      this.say("Opkaldet er ikke på din liste endnu. Prøv igen om et øjeblik.", "error");
+      return;
+    }
+    this.activate(k, false);
+    const conv = this.convs.get(k);
+    if (conv.openForm !== name) {
+      this.openForm(name);
+    } else {
+      $(name + "-title").focus();
+    }
+  };
+
   Desk.prototype.fillTransferTargets = function () {
     const select = $("transfer-to");
     select.textContent = "";
@@ -1250,6 +1329,10 @@
         line.appendChild(make("span", "risk-badge", "I fare"));
       }
       line.appendChild(make("strong", "queue-name", item.pseudonym || "Borger"));
+      const call = !!global.fristedCalls && global.fristedCalls.isCall(item);
+      li.dataset.kind = call ? "call" : "chat";
+      line.appendChild(make("span", "kind-badge" + (call ? " is-call" : ""),
+                            call ? "Opkald · " + global.fristedCalls.mediaName(item.media) : "Chat"));
       info.appendChild(line);
       const meta = make("p", "queue-meta");
       const waited = (Number(item.waiting_s) || 0) + (now - this.queueAt) / 1000;
@@ -1265,11 +1348,18 @@
                             item.citizen === "lost" ? "Forbindelsen er væk" : "Forbundet");
       info.appendChild(presence);
       li.appendChild(info);
-      const take = make("button", "button button-small queue-take", "Tag");
+      const take = make("button", "button button-small queue-take", call ? "Tag opkaldet" : "Tag");
       take.type = "button";
-      take.disabled = !canTake;
-      take.setAttribute("aria-label", "Tag samtalen med " + (item.pseudonym || "borger") + (item.risk ? " (i fare)" : ""));
-      take.addEventListener("click", () => this.take(item.conversation));
+      take.disabled = !canTake || (call && !!this.calls && this.calls.call !== null);
+      take.setAttribute("aria-label", (call ? "Tag opkaldet fra " : "Tag samtalen med ") + (item.pseudonym || "borger")
+                        + (item.risk ? " (i fare)" : ""));
+      take.addEventListener("click", () => {
+        if (call && this.calls) {
+          this.calls.accept(item.conversation);
+        } else {
+          this.take(item.conversation);
+        }
+      });
       li.appendChild(take);
       list.appendChild(li);
     }
@@ -1281,6 +1371,9 @@
   };
 
   Desk.prototype.tick = function () {
+    if (this.calls) {
+      this.calls.tick();
+    }
     const elapsed = (performance.now() - this.queueAt) / 1000;
     for (const span of document.querySelectorAll("#queue-list .queue-wait")) {
       span.textContent = "venter " + duration(Number(span.dataset.base) + elapsed);
@@ -1350,6 +1443,9 @@
       }
       tab.appendChild(make("span", "tab-name", conv.pseudonym));
       const bits = [];
+      if (conv.kind && conv.kind !== "chat") {
+        bits.push("opkald");
+      }
       if (conv.role === "helper") {
         bits.push("hjælper");
       }
@@ -1404,17 +1500,22 @@
     const conv = this.activeConv();
     if (!conv) {
       section.hidden = true;
+      $("conv-call").hidden = true;
       return;
     }
     section.hidden = false;
     section.setAttribute("aria-labelledby", "tab-" + conv.key);
-    $("conv-title").textContent = "Samtale med " + conv.pseudonym;
+    const call = conv.kind && conv.kind !== "chat";
+    $("conv-title").textContent = (call ? "Opkald med " : "Samtale med ") + conv.pseudonym;
     const meta = $("conv-meta");
     meta.textContent = "";
     if (conv.risk) {
       meta.appendChild(make("span", "risk-badge", "I fare"));
     }
     const bits = ["Emne: " + (conv.topic || "intet valgt")];
+    if (call) {
+      bits.unshift("Opkald · " + (conv.media === "audio" ? "kun lyd" : "video"));
+    }
     if (conv.role === "helper") {
       bits.push("Du er med som hjælper");
     }
@@ -1432,14 +1533,22 @@
     const owner = conv.role === "owner";
     $("closed-notice").hidden = !closed;
     $("closed-text").textContent = conv.closedText;
-    $("composer").hidden = closed || gone;
+    // A call has no written chat (chat.send refuses calls): its box in the page takes that place.
+    $("messages").hidden = call;
+    $("typing").hidden = call;
+    $("composer").hidden = closed || gone || call;
     $("conv-actions").hidden = closed;
     $("note-form").hidden = closed;
     $("act-transfer").hidden = !owner || gone;
-    $("act-escalate").hidden = !owner || gone;
+    $("act-escalate").hidden = !owner || gone || call;
     $("act-end").hidden = !owner;
-    $("act-block").hidden = !owner || gone;
-    $("act-end").textContent = gone ? "Afslut og registrér" : "Afslut";
+    $("act-block").hidden = !owner || gone || call;
+    $("act-end").textContent = gone || call ? "Afslut og registrér" : "Afslut";
+    if (this.calls) {
+      this.calls.renderConversation(conv);
+    } else {
+      $("conv-call").hidden = true;
+    }
     $("act-escalate").textContent = conv.escalated ? "Bed om hjælp igen" : "Brug for hjælp";
   };
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from typing import Any
 
 import aiohttp
 import pytest
@@ -22,17 +23,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 TIMEOUT_MS = 10_000
 
 
-async def new_context(browser: Browser) -> BrowserContext:
+async def new_context(browser: Browser, **options: Any) -> BrowserContext:
     # The test node serves TLS from its own freshly generated CA, which this Chromium has never seen;
     # the certificate check itself is covered by the node tests, so the page tests skip it.
-    context = await browser.new_context(ignore_https_errors=True, locale="da-DK")
+    context = await browser.new_context(ignore_https_errors=True, locale="da-DK", **options)
     context.set_default_timeout(TIMEOUT_MS)
     return context
 
 
-async def signed_in_page(browser: Browser, node: RunningNode, clock: ManualClock, person: Staff) -> Page:
-    """Log in through the form, then go on duty with the page's own toggle."""
-    context = await new_context(browser)
+async def signed_in_page(browser: Browser, node: RunningNode, clock: ManualClock, person: Staff, *,
+                         duty: bool = True, init_script: str | None = None, **options: Any) -> Page:
+    """Log in through the form, then (unless ``duty`` is False) go on duty with the page's own toggle."""
+    context = await new_context(browser, **options)
+    if init_script:
+        await context.add_init_script(init_script)
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -47,6 +51,8 @@ async def signed_in_page(browser: Browser, node: RunningNode, clock: ManualClock
     await page.get_by_role("button", name="Log ind").click()
     await expect(page.locator("#who")).to_contain_text(person.name)
     clock.advance(30)  # the next login (another person) uses a fresh TOTP step
+    if not duty:
+        return page
     toggle = page.locator("#duty-toggle")
     await expect(toggle).to_be_enabled()
     await toggle.click()
