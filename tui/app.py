@@ -17,18 +17,22 @@ from textual.message import Message
 from textual.widgets import Static
 
 from tui.alerts import DEFAULT_REPEAT, Alerter, TerminalSignals, Writer
+from tui.calls import DEFAULT_DECLINE_MESSAGES, CallLink, Ring, media_label, ring_stop_text
 from tui.client import (ClientEvent, Connected, Disconnected, FrameReceived, Identity, IdentityChanged,
                         LoginError, NodeClient, NotConnected, ProbeError, SessionEnded, check_url, probe_identity)
 from tui.commands import ConsoleCommands
 from tui.pinning import KnownNodes, PinStatus, PinStoreError, node_key, normalise
+from tui.screens.calls import CallLinkScreen
 from tui.screens.dialogs import OpenChatsDialog, TransferChoice
+from tui.screens.handover import HandoverScreen
 from tui.screens.help import HelpScreen
 from tui.screens.letters import LettersScreen
 from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen
 from tui.screens.picker import NodePickerScreen
-from tui.screens.rooms import RoomDialog
 from tui.screens.pin import PinWarningScreen
+from tui.screens.roster import RosterScreen
+from tui.screens.rooms import RoomDialog
 from tui.state import CLOSED_DA, ERRORS_DA, Change, ConsoleState
 from tui.widgets.format import clock
 
@@ -82,6 +86,8 @@ class ConsoleApp(App[int]):
         self.resync = False   # after a reconnect: ask for every open chat again (``chat.open``)
         self.requested: set[str] = set()  # chat.open sent, chat.opened not yet seen
         self.gaps: list[tuple[float, float]] = []
+        self.greet_handover = False  # at login and at duty start: open the handover notes if there are new ones
+        self.handover_seen: set[int | str] = set()  # notes this console has shown
 
     def compose(self) -> ComposeResult:
         yield Static("fristed konsol", id="boot", markup=False)
@@ -185,6 +191,14 @@ class ConsoleApp(App[int]):
         status = await self.client.get_json("/api/chat/status") or {}
         self.state.canned = [c for c in canned.get("canned", []) if isinstance(c, dict)]
         self.state.topics = [t for t in status.get("topics", []) if isinstance(t, str)] or ["Andet"]
+        if isinstance(status.get("in_hours"), bool):
+            self.state.in_hours = status["in_hours"]
+        if self.state.role == "admin":  # only an admin may read the settings; others use the defaults
+            settings = await self.client.get_json("/api/settings") or {}
+            messages = settings.get("decline_messages")
+            if isinstance(messages, list):
+                self.state.decline_messages = [m for m in messages if isinstance(m, str) and m.strip()]
+        self.greet_handover = True
         if self.main is None:
             while len(self.screen_stack) > 1:
                 self.pop_screen()
@@ -212,6 +226,8 @@ class ConsoleApp(App[int]):
             self.alerter.acknowledge(kinds=("connection",))
             self.requested.clear()
             self.state.apply(event.welcome)
+            if self.greet_handover:
+                await self.send_frame({"type": "handover.list"}, quiet=True)
             if event.down_since is not None:
                 self.gaps.append((event.down_since, event.at))
                 text = f"Forbindelsen var væk {clock(event.down_since)}–{clock(event.at)}"
@@ -252,18 +268,14 @@ class ConsoleApp(App[int]):
         for change in self.state.apply(frame):
             await self._show(change)
 
-    def _pseudonym(self, cid: str | None) -> str:
+    def pseudonym(self, cid: str | None) -> str:
         if cid is None:
             return "?"
-        if cid in self.state.conversations:
-            return self.state.conversations[cid].pseudonym
-        for item in self.state.queue:
-            if item.conversation == cid:
-                return item.pseudonym
-        for mine in self.state.mine:
-            if str(mine.get("conversation")) == cid:
-                return str(mine.get("pseudonym", "?"))
-        return "en borger"
+        return self.state.pseudonym_of(cid) or "en borger"
+
+    def decline_messages(self) -> list[str]:
+        """The centre's short messages for declining a call (the node's defaults if unknown)."""
+        return self.state.decline_messages or list(DEFAULT_DECLINE_MESSAGES)
 
     async def _show(self, change: Change) -> None:
         main, state, cid = self.main, self.state, change.conversation
@@ -273,11 +285,53 @@ class ConsoleApp(App[int]):
         if kind == "queue":
             if state.on_duty:
                 for item in change.data["new"]:
-                    self._alert_new(item.conversation, item.risk, None)
+                    if item.kind == "call":  # normally call.ring rang already: the same alert, not a second
+                        self._alert_call(item.conversation, item.media or "", item.risk, 0)
+                    else:
+                        self._alert_new(item.conversation, item.risk, None)
             for gone in change.data["gone"]:
-                self.alerter.acknowledge(gone, kinds=("new",))
+                self.alerter.acknowledge(gone, kinds=("new", "call"))
         elif kind == "duty" and not state.on_duty:
             self.alerter.acknowledge(kinds=("new",))
+        elif kind == "duty" and change.data["started"]:
+            self.greet_handover = True
+            await self.send_frame({"type": "handover.list"}, quiet=True)
+        elif kind == "ring":
+            ring: Ring = change.data["ring"]
+            self._alert_call(ring.conversation, ring.media, ring.risk, ring.level)
+        elif kind == "ring_stop" and cid is not None:
+            self.alerter.acknowledge(cid, kinds=("call", "new"))
+            reason, by = change.data["reason"], change.data["by"]
+            if not (reason == "accepted" and by == state.name):  # my own answer shows its QR code
+                self.notify(ring_stop_text(reason, by, self.pseudonym(cid), state.name), markup=False)
+        elif kind == "link" and cid is not None:
+            self.alerter.acknowledge(cid, kinds=("call", "new"))
+            if main is not None:
+                main.event_line("")
+            self.show_call_link(change.data)
+        elif kind == "declined":
+            self.notify(f"Opkaldet fra {self.pseudonym(cid)} er afvist. Borgeren har fået din besked.",
+                        markup=False)
+        elif kind == "callback_ringing":
+            text = f"Ringer til {self.pseudonym(cid)} … Når borgeren tager den, kommer QR-koden frem."
+            self.notify(text, markup=False)
+            if main is not None:
+                main.event_line(text)
+        elif kind == "callback_unanswered":
+            text = (f"{self.pseudonym(cid)} tog ikke telefonen (forsøg {change.data} af 3). "
+                    "Prøv igen senere med r.")
+            self.notify(text, severity="warning", markup=False)
+            if main is not None:
+                main.event_line(text)
+        elif kind == "handover":
+            if isinstance(self.screen, HandoverScreen):
+                self.screen.show(state.handover)
+            elif self.greet_handover and main is not None and \
+                    any(note.id not in self.handover_seen for note in state.handover):
+                self.push_screen(HandoverScreen(greeting=True))
+            self.greet_handover = False
+        elif kind == "roster" and isinstance(self.screen, RosterScreen):
+            self.screen.show(state.roster)  # type: ignore[arg-type]
         elif kind == "mine":
             await self._sync_mine(change.data["missing"], change.data["stale"])
         elif kind == "opened" and cid is not None:
@@ -290,7 +344,7 @@ class ConsoleApp(App[int]):
             self.opening = False
             missed = change.data["missed"]
             if missed:
-                self.notify(f"{missed} besked{'er' if missed != 1 else ''} fra {self._pseudonym(cid)}, "
+                self.notify(f"{missed} besked{'er' if missed != 1 else ''} fra {self.pseudonym(cid)}, "
                             "mens forbindelsen var væk.", severity="warning", markup=False)
         elif kind == "closed" and cid is not None:
             self.alerter.acknowledge(cid)
@@ -302,7 +356,7 @@ class ConsoleApp(App[int]):
         elif kind == "message" and cid is not None and cid != state.active and change.data.sender == "citizen":
             self.signals.bell()  # a message in a chat you are not looking at (irssi/WeeChat style beep)
         elif kind == "presence" and cid is not None and change.data == "left":
-            self.notify(f"{self._pseudonym(cid)} har forladt samtalen. Afslut den med F6.", severity="warning",
+            self.notify(f"{self.pseudonym(cid)} har forladt samtalen. Afslut den med F6.", severity="warning",
                         markup=False)
         elif kind == "alert":
             self._alert_frame(change.data)
@@ -319,6 +373,8 @@ class ConsoleApp(App[int]):
             return
         if kind in ("queue", "duty", "welcome"):
             main.refresh_queue()
+        elif kind in ("ring", "ring_stop", "link", "declined", "callback_ringing", "callback_unanswered", "roster"):
+            main.refresh_calls()
         if kind in ("message", "ack", "deleted", "typing", "presence", "note", "opened", "alert") and cid:
             main.refresh_conversation(cid)
         if kind in ("mine", "message", "presence", "opened", "closed"):
@@ -347,12 +403,29 @@ class ConsoleApp(App[int]):
                 self.notify(f"Samtalen med {conv.pseudonym} er ikke længere din.", markup=False)
 
     def _alert_new(self, cid: str, risk: bool, by: str | None) -> None:
-        who = self._pseudonym(cid)
+        who = self.pseudonym(cid)
         text = (f"RISIKO – {who} venter i køen" if risk else f"{who} venter i køen")
         if by:
             text += f" (sendt tilbage af {by})"
         self.alerter.raise_alert(("new", cid), text + ". Tryk mellemrum for at tage den næste.",
                                  "error" if risk else "warning", cid)
+
+    def _alert_call(self, cid: str, media: str, risk: bool, level: int) -> None:
+        """A call rings like nothing else: an error-level alert that repeats until someone answers."""
+        who = self.pseudonym(cid)
+        text = f"{'RISIKO – ' if risk else ''}OPKALD ({media_label(media)}) fra {who}."
+        if level:
+            text += " Ingen på vagt har taget det endnu."
+        self.alerter.raise_alert(("call", cid), text + " Tryk c for at tage det, x for at afvise.", "error", cid)
+
+    def show_call_link(self, link: CallLink) -> None:
+        """Open (or update) the QR code for an answered call."""
+        screen = self.screen
+        if isinstance(screen, CallLinkScreen) and screen.link.conversation == link.conversation:
+            screen.show(link)
+            return
+        self.push_screen(CallLinkScreen(link, self.pseudonym(link.conversation),
+                                        self.state.media_of(link.conversation)))
 
     def _alert_frame(self, f: dict[str, Any]) -> None:
         kind = f.get("kind")
@@ -365,12 +438,12 @@ class ConsoleApp(App[int]):
         elif kind == "escalation" and cid:
             self.last_escalation = cid
             text = f"Brug for hjælp: {by or 'en kollega'} beder om en medarbejder i samtalen med " \
-                   f"{self._pseudonym(cid)}. Tryk j for at gå ind."
+                   f"{self.pseudonym(cid)}. Tryk j for at gå ind."
             if note:
                 text += f" Besked: {note}"
             self.alerter.raise_alert(("escalation", cid), text, "error", cid)
         elif kind == "transfer" and cid:
-            text = f"{by or 'En kollega'} har overdraget {self._pseudonym(cid)} til dig."
+            text = f"{by or 'En kollega'} har overdraget {self.pseudonym(cid)} til dig."
             if note:
                 text += f" Note: {note}"
             self.alerter.raise_alert(("transfer", cid), text, "error" if risk else "warning", cid)

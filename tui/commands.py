@@ -10,7 +10,8 @@ from tui.screens.main import MainScreen
 
 
 class ConsoleCommands(Provider):
-    """Every action of the main screen, plus "take <name>" and "go to <name>" for each chat."""
+    """Every action of the main screen, plus "take <name>" and "go to <name>" for each chat and call,
+    and "call <name> back" for each call-back request."""
 
     def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
         screen = self.screen
@@ -31,6 +32,12 @@ class ConsoleCommands(Provider):
             ("Blokér borgeren (med udløb)", partial(run, "block"), "F7"),
             ("Brevkassen", partial(run, "letters"), "l"),
             ("Gå ind og hjælp en kollega", partial(run, "join"), "j"),
+            ("Tag opkaldet (QR-kode til tabletten)", partial(run, "accept_call"), "c"),
+            ("Afvis opkaldet med en kort besked", partial(run, "decline_call"), "x"),
+            ("Vis linket til opkaldet igen", partial(run, "call_link"), "k"),
+            ("Ring tilbage: listen over opkald, der venter", partial(run, "callbacks"), "r"),
+            ("Vagtplan: hvem er på vagt", partial(run, "roster"), "v"),
+            ("Overlevering: noter til næste vagt", partial(run, "handover"), "h"),
             ("Nyt videorum", app.action_new_room, "rum + invitation"),
             ("Invitér til videorum", app.action_invite_room, "nyt link til et åbent rum"),
             ("Afslut konsollen", app.action_ask_quit, "Ctrl+Q"),
@@ -41,8 +48,13 @@ class ConsoleCommands(Provider):
             commands.append((f"Gå til samtalen med {conv.pseudonym}", partial(screen.activate, cid),
                              f"Alt+{i}" if i <= 9 else ""))
         for item in state.queue:
-            commands.append((f"Tag {item.pseudonym} fra køen", partial(screen.take, item.conversation),
-                             "RISIKO" if item.risk else ""))
+            what = "opkaldet fra" if item.kind == "call" else ""
+            commands.append((f"Tag {what + ' ' if what else ''}{item.pseudonym} fra køen",
+                             partial(screen.take, item.conversation), "RISIKO" if item.risk else ""))
+        for callback in state.callbacks:
+            commands.append((f"Ring tilbage til {callback.pseudonym}", partial(screen.start_callback,
+                                                                                callback.conversation),
+                             "ringer nu" if callback.ringing else ""))
         return commands
 
     async def discover(self) -> Hits:

@@ -9,6 +9,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from tui import fields
+from tui.calls import Callback, CallLink, Ring
+from tui.shifts import HandoverNote, Roster
+
 ROLES_DA = {"volunteer": "frivillig", "staff": "medarbejder", "admin": "administrator", "citizen": "borger"}
 
 ERRORS_DA = {
@@ -25,6 +29,16 @@ ERRORS_DA = {
     "forbidden": "Din rolle må ikke gøre det.",
     "internal": "Noden kunne ikke gøre det. Intet blev ændret.",
     "bad_topic": "Vælg et af emnerne.",
+    "closed": "Ingen er på vagt lige nu.",
+    "calls_off": "Centret har slået opkald fra.",
+    "not_a_call": "Det er ikke et opkald.",
+    "not_a_chat": "Det er et opkald, ikke en chat. Tryk c for at tage opkaldet.",
+    "not_ringing": "Opkaldet ringer ikke længere.",
+    "citizen_away": "Borgeren har ikke siden åben lige nu. Prøv igen senere.",
+    "unknown_note": "Noten findes ikke længere.",
+    "unknown_shift": "Vagten findes ikke længere.",
+    "bad_shift": "Noden afviste vagten.",
+    "bad_media": "Noden afviste opkaldet.",
 }
 
 PRESENCE_DA = {"connected": "forbundet", "lost": "forbindelsen er tabt (kan komme igen)",
@@ -35,30 +49,7 @@ CLOSED_DA = {"ended": "afsluttet", "transferred": "overdraget", "requeued": "sat
              "lost": "borgeren var væk for længe", "timeout": "udløbet"}
 
 
-def _s(data: dict[str, Any], key: str, default: str = "") -> str:
-    value = data.get(key)
-    return value if isinstance(value, str) else default
-
-
-def _opt_s(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) else None
-
-
-def _b(data: dict[str, Any], key: str) -> bool:
-    return data.get(key) is True
-
-
-def _f(data: dict[str, Any], key: str, default: float = 0.0) -> float:
-    value = data.get(key)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
-
-
-def _conv(data: dict[str, Any]) -> str | None:
-    value = data.get("conversation")
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        return str(value)
-    return None
+_s, _opt_s, _b, _f, _conv = fields.text, fields.opt_text, fields.flag, fields.number, fields.conversation
 
 
 @dataclass
@@ -115,6 +106,7 @@ class QueueItem:
     messages: int
     citizen: str
     received: float  # local monotonic time of the frame, so the wait can tick on screen
+    media: str | None = None  # calls: "video" or "audio"
 
     def waited(self, now: float) -> float:
         return self.waiting_s + max(0.0, now - self.received)
@@ -134,6 +126,7 @@ class Conversation:
     typing_at: float = 0.0
     unread: int = 0
     escalated: bool = False
+    kind: str = "chat"  # or "call": no typing to the citizen, the talk happens in the room
 
     def message(self, message_id: int) -> ChatMessage | None:
         for entry in self.entries:
@@ -175,6 +168,14 @@ class ConsoleState:
         self.seen_queue: set[str] = set()
         self.topics: list[str] = []
         self.canned: list[dict[str, str]] = []
+        self.decline_messages: list[str] = []
+        self.ringing: dict[str, Ring] = {}       # calls ringing this console, in the order they rang
+        self.callbacks: list[Callback] = []      # call-back requests, by window start
+        self.in_hours: bool | None = None        # None: the node has not said
+        self.links: dict[str, CallLink] = {}     # the last host link per answered call
+        self.roster: Roster | None = None
+        self.handover: list[HandoverNote] = []
+        self.calls_seen: dict[str, tuple[str, str]] = {}  # call → (pseudonym, media), kept after it leaves the queue
 
     # -- helpers for screens
 
@@ -233,7 +234,8 @@ class ConsoleState:
                 continue
             items.append(QueueItem(str(_conv(raw)), _s(raw, "pseudonym", "?"), _opt_s(raw, "topic"),
                                    _b(raw, "risk"), _s(raw, "kind", "chat"), _f(raw, "waiting_s"),
-                                   int(_f(raw, "messages")), _s(raw, "citizen", "connected"), now))
+                                   int(_f(raw, "messages")), _s(raw, "citizen", "connected"), now,
+                                   _opt_s(raw, "media")))
         new = [item for item in items if item.conversation not in self.seen_queue]
         gone = {item.conversation for item in self.queue} - {item.conversation for item in items}
         self.seen_queue.update(item.conversation for item in items)
@@ -241,16 +243,27 @@ class ConsoleState:
         names = f.get("on_duty")
         self.on_duty_names = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
         self.letters_waiting = int(_f(f, "letters"))
+        self.callbacks = [c for c in (Callback.from_frame(x) for x in fields.dicts(f, "callbacks")) if c is not None]
+        for call in [i for i in items if i.kind == "call"] + self.callbacks:
+            self.calls_seen[call.conversation] = (call.pseudonym, call.media or "video")
+        if isinstance(f.get("in_hours"), bool):
+            self.in_hours = f["in_hours"]
+        for cid in gone:  # answered or ended: a missed ring_stop must not leave it ringing
+            self.ringing.pop(cid, None)
         return [Change("queue", data={"new": new, "gone": gone})]
 
     def _on_duty(self, f: dict[str, Any]) -> list[Change]:
-        self.on_duty = _b(f, "on")
-        return [Change("duty")]
+        was, self.on_duty = self.on_duty, _b(f, "on")
+        return [Change("duty", data={"started": self.on_duty and not was})]
 
     def _on_mine(self, f: dict[str, Any]) -> list[Change]:
         raw = f.get("conversations")
         self.mine = [c for c in raw if isinstance(c, dict) and _conv(c) is not None] if isinstance(raw, list) else []
         ids = {str(_conv(c)) for c in self.mine}
+        for c in self.mine:
+            conv = self.conversations.get(str(_conv(c)))
+            if conv is not None:
+                conv.kind = _s(c, "kind", conv.kind)
         missing = [str(_conv(c)) for c in self.mine if str(_conv(c)) not in self.conversations]
         stale = [cid for cid in self.conversations if cid not in ids]
         return [Change("mine", data={"missing": missing, "stale": stale})]
@@ -263,6 +276,9 @@ class ConsoleState:
         reopened = conv is not None
         if conv is None:
             conv = Conversation(cid, _s(f, "pseudonym", "?"), _opt_s(f, "topic"), _b(f, "risk"))
+            conv.kind = next((_s(c, "kind", "chat") for c in self.mine if _conv(c) == cid), "chat")
+            if cid in self.links:
+                conv.kind = "call"
             self.conversations[cid] = conv
         conv.pseudonym = _s(f, "pseudonym", conv.pseudonym)
         conv.topic = _opt_s(f, "topic") or conv.topic
@@ -381,3 +397,78 @@ class ConsoleState:
         raw = f.get("items")
         self.letters = [x for x in raw if isinstance(x, dict) and _conv(x) is not None] if isinstance(raw, list) else []
         return [Change("letters")]
+
+    # -- calls, call-backs, roster and handover (docs/api.md section 9)
+
+    def _on_call_ring(self, f: dict[str, Any]) -> list[Change]:
+        ring = Ring.from_frame(f, self.now())
+        if ring is None:
+            return []
+        again = ring.conversation in self.ringing
+        self.ringing[ring.conversation] = ring
+        self.calls_seen[ring.conversation] = (ring.pseudonym, ring.media)
+        return [Change("ring", ring.conversation, {"ring": ring, "again": again})]
+
+    def _on_call_ring_stop(self, f: dict[str, Any]) -> list[Change]:
+        cid = _conv(f)
+        if cid is None:
+            return []
+        ring = self.ringing.pop(cid, None)
+        return [Change("ring_stop", cid, {"reason": _s(f, "reason"), "by": _opt_s(f, "by"), "ring": ring})]
+
+    def _on_call_accepted(self, f: dict[str, Any]) -> list[Change]:
+        link = CallLink.from_frame(f, self.now())
+        if link is None:
+            return []
+        self.links[link.conversation] = link
+        self.ringing.pop(link.conversation, None)
+        conv = self.conversations.get(link.conversation)
+        if conv is not None:
+            conv.kind = "call"
+        return [Change("link", link.conversation, link)]
+
+    def _on_call_declined(self, f: dict[str, Any]) -> list[Change]:
+        cid = _conv(f)
+        if cid is not None:
+            self.ringing.pop(cid, None)
+        return [Change("declined", cid)]
+
+    def _on_callback_ringing(self, f: dict[str, Any]) -> list[Change]:
+        return [Change("callback_ringing", _conv(f))]
+
+    def _on_callback_unanswered(self, f: dict[str, Any]) -> list[Change]:
+        return [Change("callback_unanswered", _conv(f), int(_f(f, "tries")))]
+
+    def _on_handover(self, f: dict[str, Any]) -> list[Change]:
+        notes = [HandoverNote.from_frame(x) for x in fields.dicts(f, "notes")]
+        self.handover = [n for n in notes if n is not None]
+        return [Change("handover")]
+
+    def _on_roster(self, f: dict[str, Any]) -> list[Change]:
+        self.roster = Roster.from_frame(f)
+        if self.roster.in_hours is not None:
+            self.in_hours = self.roster.in_hours
+        return [Change("roster")]
+
+    def pseudonym_of(self, cid: str) -> str | None:
+        """The pseudonym of a conversation from anything the node has said about it."""
+        if cid in self.conversations:
+            return self.conversations[cid].pseudonym
+        for item in self.queue:
+            if item.conversation == cid:
+                return item.pseudonym
+        if cid in self.ringing:
+            return self.ringing[cid].pseudonym
+        for callback in self.callbacks:
+            if callback.conversation == cid:
+                return callback.pseudonym
+        for mine in self.mine:
+            if str(mine.get("conversation")) == cid:
+                return str(mine.get("pseudonym", "?"))
+        if cid in self.calls_seen:
+            return self.calls_seen[cid][0]
+        return None
+
+    def media_of(self, cid: str) -> str:
+        """'video' or 'audio' for a call the console has seen ('video' if it never has)."""
+        return self.calls_seen.get(cid, ("", "video"))[1]

@@ -40,5 +40,14 @@ async def log_in(pilot: Pilot[Any], app: ConsoleApp, person: Staff) -> None:
     await pilot.press("enter")
     await fill(pilot, app, person.code())
     await pilot.press("enter")
-    await until(lambda: isinstance(app.screen, MainScreen) and app.connected, what="the main view")
+    # the main view (handover notes from the last shift may open on top of it at once)
+    await until(lambda: isinstance(app.main, MainScreen) and app.main.is_attached and app.connected,
+                what="the main view")
     person.clock.advance(30)  # this TOTP step is spent
+
+
+def rings(writes: list[str]) -> tuple[int, list[str]]:
+    """How many bells, and the OSC 9 texts, the console wrote to the terminal."""
+    bells = writes.count("\a")
+    notes = [w[len("\x1b]9;"):-2] for w in writes if w.startswith("\x1b]9;")]
+    return bells, notes

@@ -11,7 +11,7 @@ from node.server import RunningNode
 from tests.chatclient import citizen, staff
 from tests.conftest import base_url, enrol, login
 from tests.tui.conftest import until
-from tests.tui.console_helpers import fill, log_in, type_text
+from tests.tui.console_helpers import fill, log_in, rings, type_text
 from tui.app import ConsoleApp
 from tui.pinning import KnownNodes, node_key
 from tui.screens.dialogs import CannedDialog, EndDialog, EscalateDialog, TransferDialog
@@ -20,13 +20,6 @@ from tui.widgets.conversation import ConversationPane
 from tui.widgets.queue import QueueList
 
 SIZE = (150, 45)
-
-
-def rings(writes: list[str]) -> tuple[int, list[str]]:
-    """How many bells, and the OSC 9 texts, the console wrote to the terminal."""
-    bells = writes.count("\a")
-    notes = [w[len("\x1b]9;"):-2] for w in writes if w.startswith("\x1b]9;")]
-    return bells, notes
 
 
 async def test_a_night_shift(node: RunningNode, clock: ManualClock, pins: KnownNodes,

@@ -15,7 +15,8 @@ from tests.tui.console_helpers import fill, log_in, type_text
 from tui.app import ConsoleApp
 from tui.pinning import KnownNodes
 from tui.screens.main import MainScreen
-from tui.screens.rooms import RoomDialog, qr_plain, qr_text
+from tui.screens.rooms import RoomDialog
+from tui.widgets.qr import qr_plain, qr_text
 
 
 def test_qr_code_is_drawn_with_half_blocks() -> None:

@@ -10,8 +10,14 @@ from textual.widgets import Static
 KEYS = [
     ("Ctrl+P", "Kommandopalet: søg efter alt, konsollen kan"),
     ("F1", "Denne hjælp"),
-    ("Mellemrum / n", "Tag den næste i køen (risiko først, så længst ventetid)"),
-    ("Enter i køen", "Tag netop den markerede"),
+    ("Mellemrum / n", "Tag den næste i køen (risiko først, så længst ventetid); er det et opkald, tages det"),
+    ("Enter i køen", "Tag netop den markerede (chat eller opkald)"),
+    ("c", "Tag opkaldet: en QR-kode og et link, der åbner videorummet på tabletten"),
+    ("x", "Afvis opkaldet med en kort besked til borgeren"),
+    ("k", "Vis linket til dit opkald igen (n i vinduet laver et nyt link)"),
+    ("r", "Ring tilbage: gå til listen og tryk Enter for at ringe borgeren op"),
+    ("v", "Vagtplan: hvem er på vagt nu, og hvem kommer"),
+    ("h", "Overlevering: noter til og fra næste vagt"),
     ("Alt+1 … Alt+9", "Skift til åben samtale nr. 1–9"),
     ("Esc", "Tilbage til køen"),
     ("o", "Gå på vagt / af vagt"),
@@ -28,7 +34,8 @@ KEYS = [
 ]
 
 ALARMS = ("Alarmer: terminalens klokke, en skrivebordsbesked (OSC 9) og en besked på skærmen. "
-          "De gentages, indtil du kvitterer med a eller tager samtalen. "
+          "De gentages, indtil du kvitterer med a eller tager samtalen. Et opkald står øverst, "
+          "indtil nogen har taget det; statuslinjen viser UDEN FOR ÅBNINGSTID, når centret har lukket. "
           "I tmux: set -g bell-action any, set -g visual-bell off og set -g allow-passthrough on.")
 
 

@@ -1,4 +1,5 @@
-"""The working view: status bar, the queue and my chats on the left, open conversations as tabs."""
+"""The working view: status bar, ringing calls, the queue, call-backs and my chats on the left, open
+conversations as tabs."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -11,10 +12,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 
+from tui.screens.calls import DeclineDialog
 from tui.screens.dialogs import (BlockDialog, CannedDialog, EndChoice, EndDialog, EscalateDialog,
                                  OpenChatsDialog, TransferChoice, TransferDialog)
+from tui.screens.handover import HandoverScreen
 from tui.screens.letters import LettersScreen
+from tui.screens.roster import RosterScreen
 from tui.state import ROLES_DA, Conversation
+from tui.widgets.calls import CallbackList, RingingPanel
 from tui.widgets.conversation import ConversationPane, NotesPanel, pane_id
 from tui.widgets.queue import QueueList
 from tui.widgets.status import StatusBar
@@ -35,6 +40,12 @@ class MainScreen(Screen[None]):
         Binding("a", "acknowledge", "Kvittér alarm"),
         Binding("l", "letters", "Breve"),
         Binding("j", "join", "Hjælp kollega", show=False),
+        Binding("c", "accept_call", "Tag opkald"),
+        Binding("x", "decline_call", "Afvis opkald", show=False),
+        Binding("k", "call_link", "Link til opkald", show=False),
+        Binding("r", "callbacks", "Ring tilbage", show=False),
+        Binding("v", "roster", "Vagtplan", show=False),
+        Binding("h", "handover", "Overlevering", show=False),
         Binding("escape", "focus_queue", "Køen", show=False),
         Binding("f2", "canned", "Standardsvar", priority=True),
         Binding("f3", "note", "Note", priority=True),
@@ -56,11 +67,15 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
+        yield RingingPanel(id="ringing")
         with Horizontal(id="main"):
             with Vertical(id="sidebar"):
                 yield Static("Venter i køen", classes="panel-title", markup=False)
                 yield QueueList(id="queue")
                 yield Static("", id="on-duty", markup=False)
+                yield Static("Ring tilbage (r)", classes="panel-title", markup=False)
+                yield CallbackList(id="callbacks")
+                yield Static("", id="callbacks-empty", markup=False)
                 yield Static("Dine samtaler", classes="panel-title", markup=False)
                 yield Static("", id="mine", markup=False)
                 yield Static("", id="events", markup=False)
@@ -88,7 +103,7 @@ class MainScreen(Screen[None]):
         state = app.state
         who = f"{state.name or '?'} ({ROLES_DA.get(state.role or '', state.role or '')})"
         self.query_one(StatusBar).show(app.node_name, who, state.on_duty, app.connected, app.down_text,
-                                       state.letters_waiting, len(app.alerter.pending))
+                                       state.letters_waiting, len(app.alerter.pending), state.in_hours)
 
     def refresh_queue(self) -> None:
         state = self.console.state
@@ -96,6 +111,18 @@ class MainScreen(Screen[None]):
         others = state.on_duty_names
         self.query_one("#on-duty", Static).update(
             f"På vagt: {', '.join(others)}" if others else "Ingen er på vagt.")
+        self.refresh_calls()
+
+    def refresh_calls(self) -> None:
+        """The ringing banner and the call-back list."""
+        app = self.console
+        state = app.state
+        self.query_one(RingingPanel).show(list(state.ringing.values()), state.now())
+        callbacks = self.query_one(CallbackList)
+        callbacks.show(state.callbacks, app.wallclock())
+        callbacks.display = bool(state.callbacks)
+        self.query_one("#callbacks-empty", Static).update(
+            "" if state.callbacks else Text("Ingen har bedt om at blive ringet op.", style="dim"))
 
     def refresh_mine(self) -> None:
         state = self.console.state
@@ -177,7 +204,10 @@ class MainScreen(Screen[None]):
             tabs.active = pane_id(cid)
         pane = self.pane(cid)
         if pane is not None:
-            pane.composer.focus()
+            if state.conversations[cid].kind == "call":  # the talk is in the room: notes only here
+                pane.query_one(".note-input", Input).focus()
+            else:
+                pane.composer.focus()
         self.refresh_mine()
         self.refresh_status()
 
@@ -204,6 +234,9 @@ class MainScreen(Screen[None]):
 
     async def on_queue_list_take(self, message: QueueList.Take) -> None:
         await self.take(message.conversation)
+
+    async def on_callback_list_start(self, message: CallbackList.Start) -> None:
+        await self.start_callback(message.conversation)
 
     async def on_conversation_pane_send(self, message: ConversationPane.Send) -> None:
         app = self.console
@@ -240,6 +273,13 @@ class MainScreen(Screen[None]):
         return conv
 
     async def take(self, conversation: str | None) -> None:
+        """Take a chat, or answer a call: the next in queue order when ``conversation`` is None."""
+        queue = self.console.state.queue
+        item = next((i for i in queue if i.conversation == conversation), None) if conversation else \
+            (queue[0] if queue else None)
+        if item is not None and item.kind == "call":
+            await self.accept_call(item.conversation)
+            return
         frame: dict[str, Any] = {"type": "chat.take"}
         if conversation is not None:
             frame["conversation"] = conversation
@@ -383,3 +423,73 @@ class MainScreen(Screen[None]):
                                                "reason": reason})
 
         self.app.push_screen(BlockDialog(conv.pseudonym), chosen)
+
+    # ---------------------------------------------------------------- calls (docs/api.md section 9)
+
+    def _call_target(self) -> str | None:
+        """The call the keys c and x mean: the highlighted one in the queue if it is a call, else the
+        first call ringing here, else the first call in the queue."""
+        state = self.console.state
+        queue = self.query_one(QueueList)
+        option = queue.highlighted_option
+        if queue.has_focus and option is not None and option.id:
+            item = next((i for i in state.queue if i.conversation == option.id), None)
+            if item is not None and item.kind == "call":
+                return item.conversation
+        if state.ringing:
+            return next(iter(state.ringing))
+        return next((i.conversation for i in state.queue if i.kind == "call"), None)
+
+    async def accept_call(self, conversation: str) -> None:
+        """``call.accept`` with a link for the tablet; ``call.accepted`` opens the QR code."""
+        self.console.alerter.acknowledge(conversation, kinds=("call", "new"))
+        if await self.console.send_frame({"type": "call.accept", "conversation": conversation, "device": "link"}):
+            self.notify(f"Tager opkaldet fra {self.console.pseudonym(conversation)} …", markup=False)
+        self.refresh_status()
+
+    async def action_accept_call(self) -> None:
+        cid = self._call_target()
+        if cid is None:
+            self.notify("Der er intet opkald at tage.", severity="warning")
+            return
+        await self.accept_call(cid)
+
+    def action_decline_call(self) -> None:
+        cid = self._call_target()
+        if cid is None:
+            self.notify("Der er intet opkald at afvise.", severity="warning")
+            return
+
+        async def chosen(message: object) -> None:
+            if isinstance(message, str) and message:
+                await self.console.send_frame({"type": "call.decline", "conversation": cid, "message": message})
+
+        self.app.push_screen(DeclineDialog(self.console.pseudonym(cid), self.console.decline_messages()), chosen)
+
+    def action_call_link(self) -> None:
+        """Show the open call's link again (a new one is one key away there)."""
+        state = self.console.state
+        cid = state.active if state.active in state.links else next(reversed(state.links), None)
+        if cid is None:
+            self.notify("Du har ikke taget et opkald.", severity="warning")
+            return
+        self.console.show_call_link(state.links[cid])
+
+    async def start_callback(self, conversation: str) -> None:
+        """``callback.start``: the citizen's page rings; when they answer, the QR code opens."""
+        if await self.console.send_frame({"type": "callback.start", "conversation": conversation,
+                                          "device": "link"}):
+            self.event_line(f"Ringer til {self.console.pseudonym(conversation)} …")
+
+    def action_callbacks(self) -> None:
+        callbacks = self.query_one(CallbackList)
+        if not self.console.state.callbacks:
+            self.notify("Ingen har bedt om at blive ringet op.", severity="warning")
+            return
+        callbacks.focus()
+
+    def action_roster(self) -> None:
+        self.app.push_screen(RosterScreen())
+
+    def action_handover(self) -> None:
+        self.app.push_screen(HandoverScreen())

@@ -130,19 +130,29 @@ class ConversationPane(Vertical):
 
     def show(self, conv: Conversation, me: str | None, now: float) -> None:
         header = Text()
+        if conv.kind == "call":
+            header.append(" OPKALD ", style="bold white on dark_magenta")
+            header.append(" ")
         if conv.risk:
             header.append(" RISIKO ", style="bold white on red")
             header.append(" ")
         header.append(conv.pseudonym, style="bold")
         if conv.topic:
             header.append(f" · {conv.topic}")
-        header.append(f" · borger: {PRESENCE_DA.get(conv.citizen, conv.citizen)}",
-                      style="" if conv.citizen == "connected" else "bold yellow")
+        if conv.kind != "call":  # an answered caller has left the call socket for the room: no presence here
+            header.append(f" · borger: {PRESENCE_DA.get(conv.citizen, conv.citizen)}",
+                          style="" if conv.citizen == "connected" else "bold yellow")
         header.append(" · du er " + ("hjælper" if conv.role == "helper" else "ansvarlig"))
         if conv.escalated:
             header.append(" · kollega tilkaldt", style="bold magenta")
+        if conv.kind == "call":
+            header.append(" · tal i videorummet; k viser linket igen, F6 afslutter opkaldet")
         self.header_plain = header.plain
         self.query_one(".conv-header", Static).update(header)
+        composer = self.composer
+        if conv.kind == "call" and not composer.disabled:  # the node refuses chat.send for a call
+            composer.disabled = True
+            composer.placeholder = "Opkald: I taler sammen i videorummet. Skriv private noter til højre."
         body = render_entries(conv, me)
         self.plain = body.plain
         self.query_one(".log", Static).update(body)

@@ -1,4 +1,5 @@
-"""The queue, in the node's order (risk first, then longest wait). Space or n takes the next."""
+"""The queue, in the node's order (risk first, then longest wait): chats and calls mixed, each
+labelled with its kind. Space or n takes the next."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -7,6 +8,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from tui.calls import media_label
 from tui.state import QueueItem
 from tui.widgets.format import waited
 
@@ -38,6 +40,10 @@ class QueueList(OptionList):
         self.lines = []
         for item in items:
             text = Text()
+            if item.kind == "call":
+                text.append(f"OPKALD {media_label(item.media or '')} ", style="bold magenta")
+            else:
+                text.append("chat ", style="dim")
             if item.risk:
                 text.append(" RISIKO ", style="bold white on red")
                 text.append(" ")
@@ -49,8 +55,6 @@ class QueueList(OptionList):
                 text.append(f" · {item.messages} besked{'er' if item.messages != 1 else ''}")
             if item.citizen != "connected":
                 text.append(" · forbindelse tabt", style="italic")
-            if item.kind != "chat":
-                text.append(f" · {item.kind}")
             self.lines.append(text.plain)
             options.append(Option(text, id=item.conversation))
         self.set_options(options)

@@ -1,4 +1,4 @@
-"""The one-line status bar: node, who I am, duty, connection, letters, alarms."""
+"""The one-line status bar: node, who I am, duty, opening hours, connection, letters, alarms."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -17,13 +17,16 @@ class StatusBar(Static):
         self.plain = ""
 
     def show(self, node: str, who: str, on_duty: bool, connected: bool, down_text: str, letters: int,
-             alarms: int) -> None:
+             alarms: int, in_hours: bool | None = None) -> None:
         text = Text()
         text.append(f"fristed · {node}  ", style="bold")
         text.append(f"{who}  ")
         text.append(" PÅ VAGT " if on_duty else " AF VAGT ",
                     style="bold black on green" if on_duty else "bold white on grey37")
         text.append("  ")
+        if in_hours is False:
+            text.append(" UDEN FOR ÅBNINGSTID ", style="bold black on yellow")
+            text.append("  ")
         if connected:
             text.append("Forbundet", style="green")
         else:
