@@ -29,7 +29,8 @@ async def status(request: web.Request) -> web.Response:
 
 async def canned(request: web.Request) -> web.Response:
     await require_session(request, STAFF)
-    return json_response({"canned": request.app[CHAT].centre.canned})
+    centre = request.app[CHAT].centre
+    return json_response({"canned": centre.canned, "decline_messages": centre.decline_messages})
 
 
 async def get_settings(request: web.Request) -> web.Response:

@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from tui.alerts import DEFAULT_REPEAT, Alerter, TerminalSignals, Writer
-from tui.calls import DEFAULT_DECLINE_MESSAGES, CallLink, Ring, media_label, ring_stop_text
+from tui.calls import CallLink, Ring, media_label, ring_stop_text
 from tui.client import (ClientEvent, Connected, Disconnected, FrameReceived, Identity, IdentityChanged,
                         LoginError, NodeClient, NotConnected, ProbeError, SessionEnded, check_url, probe_identity)
 from tui.commands import ConsoleCommands
@@ -193,11 +193,9 @@ class ConsoleApp(App[int]):
         self.state.topics = [t for t in status.get("topics", []) if isinstance(t, str)] or ["Andet"]
         if isinstance(status.get("in_hours"), bool):
             self.state.in_hours = status["in_hours"]
-        if self.state.role == "admin":  # only an admin may read the settings; others use the defaults
-            settings = await self.client.get_json("/api/settings") or {}
-            messages = settings.get("decline_messages")
-            if isinstance(messages, list):
-                self.state.decline_messages = [m for m in messages if isinstance(m, str) and m.strip()]
+        messages = canned.get("decline_messages")
+        if isinstance(messages, list):
+            self.state.decline_messages = [m for m in messages if isinstance(m, str) and m.strip()]
         self.greet_handover = True
         if self.main is None:
             while len(self.screen_stack) > 1:
@@ -275,7 +273,7 @@ class ConsoleApp(App[int]):
 
     def decline_messages(self) -> list[str]:
         """The centre's short messages for declining a call (the node's defaults if unknown)."""
-        return self.state.decline_messages or list(DEFAULT_DECLINE_MESSAGES)
+        return self.state.decline_messages
 
     async def _show(self, change: Change) -> None:
         main, state, cid = self.main, self.state, change.conversation

@@ -20,15 +20,6 @@ RING_STOP_DA = {
     "ended": "Opkaldet fra {who} er slut.",
 }
 
-# The node's own defaults (node/centre.py), for consoles that may not read the centre's settings
-# (only an admin may). tests/tui/test_calls.py checks that the two stay the same.
-DEFAULT_DECLINE_MESSAGES = [
-    "Vi kan ikke tage dit opkald lige nu. Skriv gerne til os i chatten i stedet.",
-    "Alle er optaget lige nu. Prøv igen om lidt, eller bed os ringe dig op.",
-    "Vi kan ikke tale i telefon lige nu. Du kan lægge en besked i postkassen.",
-]
-
-
 def ring_stop_text(reason: str, by: str | None, who: str, me: str | None) -> str:
     """'Anna tog opkaldet fra Lise.' — or 'Du …' when it was this console's own person."""
     template = RING_STOP_DA.get(reason, "Opkaldet fra {who} ringer ikke længere.")

@@ -10,12 +10,6 @@
                                    // throttled background tab keeps ringing between timer ticks
   const GONE_MS = 8000;            // a stopped ring card stays this long, saying who took it
   const VIDEO = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 20, max: 24 } };
-  // The node's defaults (node/centre.py); the centre's own list is read when the page may read it.
-  const DEFAULT_DECLINES = [
-    "Vi kan ikke tage dit opkald lige nu. Skriv gerne til os i chatten i stedet.",
-    "Alle er optaget lige nu. Prøv igen om lidt, eller bed os ringe dig op.",
-    "Vi kan ikke tale i telefon lige nu. Du kan lægge en besked i postkassen.",
-  ];
   const ROLES = { admin: "administrator", staff: "medarbejder", volunteer: "frivillig" };
   const ERRORS = {
     already_taken: "En anden har allerede taget opkaldet.",
@@ -219,7 +213,7 @@
     this.inHours = null;
     this.roster = null;
     this.notes = [];
-    this.declines = DEFAULT_DECLINES.slice();
+    this.declines = []; // the centre's own short messages, from /api/chat/canned
     this.call = null;              // the call this page is in: {key, ref, roomId, media, pseudonym}
     this.local = null;             // MediaStream from the camera and microphone
     this.mic = true;
@@ -747,10 +741,7 @@
   };
 
   Calls.prototype.loadDeclines = async function () {
-    if (this.desk.me.role !== "admin") {
-      return;
-    }
-    const result = await global.fristedApi.getJSON("/api/settings");
+    const result = await global.fristedApi.getJSON("/api/chat/canned");
     const list = result.status === 200 && result.data && result.data.decline_messages;
     if (Array.isArray(list) && list.length && list.every((t) => typeof t === "string" && t)) {
       this.declines = list.slice(0, 10);

@@ -9,7 +9,7 @@ import aiohttp
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
-from node import centre
+from node.chat_ws import CHAT
 from node.clock import ManualClock
 from node.server import RunningNode
 from tests.chatclient import citizen, staff
@@ -17,7 +17,7 @@ from tests.conftest import base_url, enrol, login
 from tests.tui.conftest import until
 from tests.tui.console_helpers import fill, log_in, rings
 from tui.app import ConsoleApp
-from tui.calls import DEFAULT_DECLINE_MESSAGES, ring_stop_text
+from tui.calls import ring_stop_text
 from tui.pinning import KnownNodes
 from tui.screens.calls import CallLinkScreen, DeclineDialog
 from tui.screens.dialogs import EndDialog
@@ -31,10 +31,6 @@ from tui.widgets.queue import QueueList
 from tui.widgets.status import StatusBar
 
 SIZE = (150, 50)
-
-
-def test_default_decline_messages_are_the_nodes() -> None:
-    assert DEFAULT_DECLINE_MESSAGES == centre.DEFAULT_DECLINES
 
 
 def test_ring_stop_says_who_took_it() -> None:
@@ -149,6 +145,8 @@ async def test_decline_and_a_colleague_taking_the_call(node: RunningNode, clock:
     bo = await staff(http, str((await login(http, bo_person))["token"]))
     await bo.send(type="duty.set", on=True)
     await bo.expect("duty", on=True)
+    declines = ["Vi er kun to på vagt i nat. Skriv gerne i chatten.", "Ring igen om en halv time."]
+    node.runner.app[CHAT].centre.decline_messages = declines  # the centre's own list, not the defaults
     writes: list[str] = []
     app = ConsoleApp(base_url(node), pins=pins, writer=writes.append, env={}, alert_repeat=600)
     async with app.run_test(size=SIZE) as pilot:
@@ -177,7 +175,7 @@ async def test_decline_and_a_colleague_taking_the_call(node: RunningNode, clock:
         await until(lambda: isinstance(app.screen, DeclineDialog), what="the decline dialog")
         options = app.screen.query_one("#messages", OptionList)
         assert [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)] == \
-            DEFAULT_DECLINE_MESSAGES  # a staff member cannot read the settings: the node's defaults
+            declines  # a staff member (not an admin) reads them from /api/chat/canned
         await pilot.press("tab")  # from the messages to the free-text field
         assert app.focused is app.screen.query_one("#free", Input)
         await fill(pilot, app, "Vi er optaget. Skriv til os i chatten.")
@@ -195,7 +193,7 @@ async def test_decline_and_a_colleague_taking_the_call(node: RunningNode, clock:
         await pilot.press("x")
         await until(lambda: isinstance(app.screen, DeclineDialog), what="the decline dialog")
         await pilot.press("down", "enter")
-        assert (await mia.expect("call.declined"))["message"] == DEFAULT_DECLINE_MESSAGES[1]
+        assert (await mia.expect("call.declined"))["message"] == declines[1]
         await pilot.press("ctrl+q")  # nothing of hers is open: it quits at once
         await until(lambda: not app.is_running, what="the console to quit")
         for client in (lise, ole, mia, bo):
