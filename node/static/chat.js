@@ -1,5 +1,6 @@
-/* fristed: the citizen chat page. Needs /static/api.js and /static/protocol.js first.
-   Page logic only: the protocol lives in protocol.js. Words live in STRINGS below (Danish first). */
+/* fristed: the citizen chat page: write (chat), call now ("Ring op"), or be called back ("Ring mig
+   op"). Needs /static/api.js and /static/protocol.js first. Page logic only: the protocol lives in
+   protocol.js (ChatClient, CallClient). Words live in STRINGS below (Danish first). */
 "use strict";
 
 (function () {
@@ -9,6 +10,9 @@
   const UI_KEY = "ui"; // sessionStorage: chosen language and whether the danger card is shown
   const ESC_WINDOW_MS = 1500;
   const STATUS_POLL_MS = 30000;
+  const RING_EVERY_MS = 3000;     // a ringing call-back sounds and vibrates this often
+  const MIN_WINDOW_S = 30 * 60;   // a call-back window shorter than this is not offered
+  const HOUR = 3600;
 
   /* ------------------------------------------------------------------ words */
 
@@ -145,6 +149,84 @@
       moreNumbers: "Se flere numre",
       callLabel: "Ring til {label}",
       close: "Luk",
+      startLeadCalls: "Her kan du skrive eller tale med en fra værestedet. Du behøver ikke sige, hvem du er.",
+      callbackTitle: "Bliv ringet op",
+      callbackLead: "Vælg, hvornår vi må ringe til dig. Vi ringer her på siden, når der er en på vagt.",
+      callWaysLead: "Vil du hellere tale med os?",
+      callButton: "Ring op",
+      callQuestion: "Vil du have kameraet tændt?",
+      callVideo: "Ring op med kamera",
+      callAudio: "Kun lyd",
+      callAudioHint: "Med «Kun lyd» er dit kamera slukket. Vi kan høre dig, men ikke se dig.",
+      callbackButton: "Ring mig op",
+      callbackWhen: "Hvornår må vi ringe til dig?",
+      callbackHow: "Vil du have kameraet tændt?",
+      cbAudio: "Nej, kun lyd",
+      cbVideo: "Ja, med kamera",
+      callbackHint: "Vi ringer her på siden, ikke til dit telefonnummer. Lad siden være åben.",
+      callbackSend: "Ring mig op",
+      windowMissing: "Vælg et tidspunkt.",
+      windowNone: "Der er ingen tider at vælge lige nu. Prøv igen senere, eller skriv et brev.",
+      windowGone: "Det tidspunkt er gået. Vælg et andet.",
+      win_soon: "Inden for en time",
+      win_open: "Når vi åbner, {when}",
+      win_today_morning: "I formiddag kl. 9–12",
+      win_today_afternoon: "I eftermiddag kl. 12–17",
+      win_today_evening: "I aften kl. 18–22",
+      win_tomorrow_morning: "I morgen formiddag kl. 9–12",
+      win_tomorrow_evening: "I morgen aften kl. 18–22",
+      calling: "Ringer op …",
+      callsOff: "Vi tager ikke imod opkald lige nu. Du kan skrive med os i stedet.",
+      closedCallbackTitle: "Vil du tale med os?",
+      closedCallbackText: "Vi kan ringe dig op, når der er en på vagt. Vi ringer her på siden.",
+      closedCallbackButton: "Bed os ringe dig op",
+      nextOpen: "Vi åbner igen {when}.",
+      today: "i dag",
+      tomorrow: "i morgen",
+      dayAt: "{day} kl. {time}",
+      callTitleWaiting: "Du ringer op",
+      callTitleScheduled: "Vi ringer dig op",
+      callTitleRinging: "Vi ringer til dig",
+      callTitleConnected: "Dit opkald er i gang",
+      callTitleOver: "Opkaldet er slut",
+      callResuming: "Henter dit opkald …",
+      callWhoVideo: "Du hedder {pseudonym} her. Du har valgt opkald med kamera.",
+      callWhoAudio: "Du hedder {pseudonym} her. Du har valgt kun lyd. Dit kamera er slukket.",
+      callQueueNote: "Bliv her på siden. Når det er din tur, går opkaldet i gang her.",
+      callClosed: "Lige nu er der ingen på vagt. Du beholder din plads, men det kan tage lang tid. Du kan også skifte til chat eller skrive et brev.",
+      windowText: "Vi ringer til dig {when}.",
+      windowRange: "{day} mellem kl. {from} og {to}",
+      keepOpen: "Hold siden åben, så ringer vi.",
+      keepOpenHint: "Vi ringer her på siden, ikke til dit telefonnummer. Når vi ringer, spiller siden en lyd.",
+      ringTitle: "Vi ringer til dig nu",
+      ringWho: "{name} fra værestedet ringer til dig.",
+      ringWhoAnon: "En fra værestedet ringer til dig.",
+      answer: "Tag telefonen",
+      answering: "Tager telefonen …",
+      connecting: "{name} har taget dit opkald. Vi forbinder dig nu …",
+      connectingAnon: "Vi har taget dit opkald. Vi forbinder dig nu …",
+      connectedElsewhere: "Dit opkald er i gang. Tryk på knappen for at komme tilbage til det.",
+      toRoom: "Gå til opkaldet",
+      longWaitTitle: "Det tager lang tid",
+      longWaitText: "Du kan blive ved med at vente. Du kan også skrive et brev til os. Så svarer vi, så snart vi kan.",
+      hangupToLetters: "Læg på og skriv et brev",
+      switchToChat: "Skift til chat",
+      switching: "Skifter til chat …",
+      hangup: "Læg på",
+      declinedTitle: "Vi kan ikke tage dit opkald lige nu",
+      declinedText: "Det er ikke din skyld. Der er en besked til dig fra værestedet:",
+      declinedNoText: "Det er ikke din skyld. Du kan skrive med os, bede os ringe dig op senere eller skrive et brev.",
+      whatNow: "Hvad vil du nu?",
+      overChat: "Skriv med os",
+      overCallback: "Bed os ringe dig op",
+      call_end_left: "Du har lagt på.",
+      call_end_ended: "Opkaldet er slut. Tak fordi du ringede.",
+      call_end_lost: "Opkaldet er slut, fordi forbindelsen var væk for længe.",
+      call_end_declined: "Vi kunne ikke tage dit opkald.",
+      call_end_unanswered: "Vi ringede til dig tre gange, men fik ikke svar. Du kan bede os ringe igen.",
+      call_end_timeout: "Opkaldet er slut, fordi det tog for lang tid.",
+      call_end_gone: "Dit opkald er slut. Du kan ringe igen.",
+      call_end_other: "Opkaldet er slut.",
     },
     en: {
       langButton: "Dansk",
@@ -278,6 +360,84 @@
       moreNumbers: "See more numbers",
       callLabel: "Call {label}",
       close: "Close",
+      startLeadCalls: "Here you can write or talk to someone from the drop-in centre. You do not have to say who you are.",
+      callbackTitle: "Be called back",
+      callbackLead: "Choose when we may call you. We call you here on this page when someone is on duty.",
+      callWaysLead: "Would you rather talk to us?",
+      callButton: "Call us",
+      callQuestion: "Do you want your camera on?",
+      callVideo: "Call with camera",
+      callAudio: "Sound only",
+      callAudioHint: "With «Sound only» your camera is off. We can hear you, but not see you.",
+      callbackButton: "Call me back",
+      callbackWhen: "When may we call you?",
+      callbackHow: "Do you want your camera on?",
+      cbAudio: "No, sound only",
+      cbVideo: "Yes, with camera",
+      callbackHint: "We call you here on this page, not on your phone number. Keep the page open.",
+      callbackSend: "Call me back",
+      windowMissing: "Choose a time.",
+      windowNone: "There are no times to choose right now. Try again later, or write a letter.",
+      windowGone: "That time has passed. Choose another one.",
+      win_soon: "Within an hour",
+      win_open: "When we open, {when}",
+      win_today_morning: "This morning, 9–12",
+      win_today_afternoon: "This afternoon, 12–17",
+      win_today_evening: "This evening, 18–22",
+      win_tomorrow_morning: "Tomorrow morning, 9–12",
+      win_tomorrow_evening: "Tomorrow evening, 18–22",
+      calling: "Calling …",
+      callsOff: "We do not take calls right now. You can write to us instead.",
+      closedCallbackTitle: "Do you want to talk to us?",
+      closedCallbackText: "We can call you back when someone is on duty. We call you here on this page.",
+      closedCallbackButton: "Ask us to call you back",
+      nextOpen: "We open again {when}.",
+      today: "today",
+      tomorrow: "tomorrow",
+      dayAt: "{day} at {time}",
+      callTitleWaiting: "You are calling",
+      callTitleScheduled: "We will call you back",
+      callTitleRinging: "We are calling you",
+      callTitleConnected: "Your call is on",
+      callTitleOver: "The call has ended",
+      callResuming: "Getting your call …",
+      callWhoVideo: "Your name here is {pseudonym}. You chose a call with camera.",
+      callWhoAudio: "Your name here is {pseudonym}. You chose sound only. Your camera is off.",
+      callQueueNote: "Stay on this page. When it is your turn, the call starts here.",
+      callClosed: "Nobody is on duty right now. You keep your place, but it may take a long time. You can also switch to chat or write a letter.",
+      windowText: "We will call you {when}.",
+      windowRange: "{day} between {from} and {to}",
+      keepOpen: "Keep the page open, and we will call you.",
+      keepOpenHint: "We call you here on this page, not on your phone number. When we call, the page plays a sound.",
+      ringTitle: "We are calling you now",
+      ringWho: "{name} from the centre is calling you.",
+      ringWhoAnon: "Someone from the centre is calling you.",
+      answer: "Answer the call",
+      answering: "Answering …",
+      connecting: "{name} has taken your call. We are connecting you now …",
+      connectingAnon: "We have taken your call. We are connecting you now …",
+      connectedElsewhere: "Your call is on. Press the button to get back to it.",
+      toRoom: "Go to the call",
+      longWaitTitle: "It is taking a long time",
+      longWaitText: "You can keep waiting. You can also write a letter to us. Then we answer as soon as we can.",
+      hangupToLetters: "Hang up and write a letter",
+      switchToChat: "Switch to chat",
+      switching: "Switching to chat …",
+      hangup: "Hang up",
+      declinedTitle: "We cannot take your call right now",
+      declinedText: "It is not your fault. There is a message for you from the centre:",
+      declinedNoText: "It is not your fault. You can write to us, ask us to call you back later, or write a letter.",
+      whatNow: "What do you want to do now?",
+      overChat: "Write to us",
+      overCallback: "Ask us to call you back",
+      call_end_left: "You hung up.",
+      call_end_ended: "The call has ended. Thank you for calling.",
+      call_end_lost: "The call ended because the connection was gone for too long.",
+      call_end_declined: "We could not take your call.",
+      call_end_unanswered: "We called you three times but got no answer. You can ask us to call again.",
+      call_end_timeout: "The call ended because it took too long.",
+      call_end_gone: "Your call has ended. You can call again.",
+      call_end_other: "The call has ended.",
     },
   };
 
@@ -321,9 +481,17 @@
   let typingSentAt = 0;
   let staffTypingTimer = 0;
   let connTimer = 0;
+  let startMode = "all";      // "all": write, call, call-back; "callback": only a call-back (nobody on duty)
+  let callPanel = null;       // which call panel is open on the start view: "call", "callback" or null
+  let callState = null;       // the last call.state frame (or what we know from call.started/resumed)
+  let callOver = null;        // {reason, message} once the call has ended or was declined
+  let callStaff = null;       // the staff member's name, from call.incoming or call.connect
+  let ringTimer = 0;
+  let toRoom = false;         // on the way to the room page: the socket closing is expected
 
   const conn = new P.Connection();
   const chat = new P.ChatClient(conn);
+  const call = new P.CallClient(conn, { chat: chat });
   const rendered = new Map();   // message id -> <li>
   const pendingEls = new Map(); // client_id -> <li>
 
@@ -339,7 +507,53 @@
       start: $("view-start"),
       letters: $("view-letters"),
       chat: $("view-chat"),
+      call: $("view-call"),
     },
+    startLead: $("start-lead"),
+    callWays: $("call-ways"),
+    callWaysLead: $("call-ways-lead"),
+    callButton: $("call-button"),
+    callPanel: $("call-panel"),
+    callVideo: $("call-video"),
+    callAudio: $("call-audio"),
+    callbackButton: $("callback-button"),
+    callbackPanel: $("callback-panel"),
+    windowList: $("window-list"),
+    windowError: $("window-error"),
+    cbAudio: $("cb-audio"),
+    cbVideo: $("cb-video"),
+    callbackError: $("callback-error"),
+    callbackSend: $("callback-send"),
+    closedNext: $("closed-next"),
+    closedCallback: $("closed-callback"),
+    closedCallbackButton: $("closed-callback-button"),
+    callTitle: $("call-title"),
+    callWho: $("call-who"),
+    dangerCall: $("danger-card-call"),
+    callRing: $("call-ring"),
+    callRingWho: $("call-ring-who"),
+    callAnswer: $("call-answer"),
+    callQueue: $("call-queue"),
+    callPosition: $("call-position"),
+    callEstimate: $("call-estimate"),
+    callClosed: $("call-closed"),
+    callWindowBox: $("call-window-box"),
+    callWindow: $("call-window"),
+    callStatus: $("call-status"),
+    callRoomLink: $("call-room-link"),
+    callLetterbox: $("call-letterbox"),
+    callToLetters: $("call-to-letters"),
+    callEmergency: $("call-emergency"),
+    callOverBox: $("call-over"),
+    callOverTitle: $("call-over-title"),
+    callOverReason: $("call-over-reason"),
+    callOverMessage: $("call-over-message"),
+    callOverChat: $("call-over-chat"),
+    callOverCallback: $("call-over-callback"),
+    callOverLetters: $("call-over-letters"),
+    callActions: $("call-actions"),
+    callSwitch: $("call-switch"),
+    callHangup: $("call-hangup"),
     startTitle: $("start-title"),
     startInfo: $("start-open-info"),
     startForm: $("start-form"),
@@ -465,6 +679,11 @@
     renderQueue();
     renderEnded();
     renderAnswer();
+    windowsShown = null;
+    renderStartMode();
+    if (view === "call") {
+      renderCall();
+    }
     for (const li of el.messages.children) {
       refreshMessage(li);
     }
@@ -480,7 +699,10 @@
 
   function emergencyNumbers() {
     const list = [{ label: "Alarm 112", number: "112" }];
-    const extra = status && Array.isArray(status.emergency) ? status.emergency : [];
+    const extra = status && Array.isArray(status.emergency) ? status.emergency.slice() : [];
+    if (callState && Array.isArray(callState.emergency)) {
+      extra.push(...callState.emergency); // the numbers the node sent with the call's state
+    }
     for (const entry of extra) {
       if (!entry || typeof entry.number !== "string" || typeof entry.label !== "string") {
         continue;
@@ -516,9 +738,9 @@
   }
 
   /** The emergency card: every number before the chat; in the chat a short one that stays out of the way. */
-  function dangerCard(compact) {
+  function dangerCard(compact, slot) {
     const card = make("section", "card card-danger" + (compact ? " danger-compact" : ""));
-    const id = "danger-title-" + (compact ? "chat" : "start");
+    const id = "danger-title-" + (slot || (compact ? "chat" : "start"));
     const title = make("h2", null, t("dangerCardTitle"));
     title.id = id;
     card.setAttribute("aria-labelledby", id);
@@ -542,11 +764,22 @@
 
   function renderDangerCards() {
     const startShown = el.dangerYes.checked;
-    const signature = [lang, startShown, dangerShown, JSON.stringify(emergencyNumbers())].join("|");
+    const longWait = Boolean(callState && callState.letterbox && !callOver);
+    const signature = [lang, startShown, dangerShown, longWait, JSON.stringify(emergencyNumbers())].join("|");
     if (signature === cardsShown) {
       return;
     }
     cardsShown = signature;
+    // A call: the short card when they said they are in danger; every number once the wait is long.
+    el.dangerCall.textContent = "";
+    el.dangerCall.hidden = !dangerShown || longWait;
+    if (dangerShown && !longWait) {
+      el.dangerCall.append(dangerCard(true, "call"));
+    }
+    el.callEmergency.textContent = "";
+    if (longWait) {
+      el.callEmergency.append(dangerCard(false, "wait"));
+    }
     el.dangerStart.textContent = "";
     el.dangerStart.hidden = !startShown;
     if (startShown) {
@@ -590,8 +823,14 @@
     exiting = true;
     document.documentElement.classList.add("leaving"); // nothing of the chat stays on screen
     document.title = "\u00a0";
+    stopRinging();
     try {
       chat.quickExit(); // ends the chat on the node; forgets the resume token
+    } catch (err) {
+      /* leave anyway */
+    }
+    try {
+      call.quickExit(); // hangs up a call or a call-back request the same way
     } catch (err) {
       /* leave anyway */
     }
@@ -687,6 +926,70 @@
     }
   }
 
+  /** One ring of a phone: two short bursts of a two-tone bell, made here (no sound files). */
+  function ringOnce() {
+    unlockAudio();
+    if (!audio) {
+      return;
+    }
+    try {
+      const start = audio.currentTime + 0.02;
+      for (const offset of [0, 0.55]) {
+        for (const freq of [440, 480]) {
+          const osc = audio.createOscillator();
+          const gain = audio.createGain();
+          const at = start + offset;
+          osc.type = "sine";
+          osc.frequency.value = freq;
+          gain.gain.setValueAtTime(0.0001, at);
+          gain.gain.exponentialRampToValueAtTime(0.25, at + 0.03);
+          gain.gain.setValueAtTime(0.25, at + 0.35);
+          gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.42);
+          osc.connect(gain);
+          gain.connect(audio.destination);
+          osc.start(at);
+          osc.stop(at + 0.45);
+        }
+      }
+    } catch (err) {
+      /* no sound: the big button and the vibration still tell */
+    }
+  }
+
+  /** A call-back rings this page: sound and vibration every few seconds until it stops. */
+  function startRinging() {
+    if (ringTimer) {
+      return;
+    }
+    const once = () => {
+      ringOnce();
+      try {
+        if (typeof navigator.vibrate === "function") {
+          navigator.vibrate([400, 200, 400]);
+        }
+      } catch (err) {
+        /* not supported */
+      }
+    };
+    once();
+    ringTimer = window.setInterval(once, RING_EVERY_MS);
+  }
+
+  function stopRinging() {
+    if (!ringTimer) {
+      return;
+    }
+    window.clearInterval(ringTimer);
+    ringTimer = 0;
+    try {
+      if (typeof navigator.vibrate === "function") {
+        navigator.vibrate(0);
+      }
+    } catch (err) {
+      /* not supported */
+    }
+  }
+
   /* ------------------------------------------------------------------ status (before a chat) */
 
   async function loadStatus() {
@@ -701,6 +1004,7 @@
     renderStartInfo();
     renderTopics();
     renderLettersView();
+    renderStartMode();
     return status;
   }
 
@@ -786,7 +1090,14 @@
     const closedNow = lettersClosed && !open;
     say(el.lettersTitle, closedNow ? t("lettersTitleClosed") : t("lettersTitle"));
     el.closedNotice.hidden = !closedNow;
-    say(el.closedHours, status && typeof status.hours === "string" ? status.hours : "");
+    const outOfHours = Boolean(status && status.in_hours === false);
+    const hours = status && typeof status.hours === "string" ? status.hours : "";
+    const away = status && typeof status.out_of_hours === "string" ? status.out_of_hours : "";
+    say(el.closedHours, outOfHours && away ? away : hours);
+    const next = outOfHours && status && typeof status.next_open === "number" ? status.next_open : null;
+    say(el.closedNext, next ? t("nextOpen", { when: whenText(next) }) : "");
+    el.closedNext.hidden = !next;
+    el.closedCallback.hidden = !(closedNow && callsOn());
     el.lettersToStart.hidden = !open;
     say(el.lettersToStart, lettersClosed && open ? t("toChatOpen") : t("toChat"));
   }
@@ -801,9 +1112,277 @@
     }
   }
 
-  function openStart(focus) {
+  /** The start view: "all" (write, call, call-back) or "callback" (only a call-back: nobody on duty). */
+  function openStart(focus, mode) {
+    startMode = mode === "callback" ? "callback" : "all";
+    callPanel = startMode === "callback" ? "callback" : null;
     resetStartForm();
+    renderStartMode();
     showView("start", focus ? el.startTitle : null);
+  }
+
+  /* ------------------------------------------------------------------ calls: before the call */
+
+  function callsOn() {
+    return Boolean(status && status.calls === true);
+  }
+
+  /** "i dag", "i morgen" or the name of the day. */
+  function dayWord(ts) {
+    const when = new Date(ts * 1000);
+    const today = new Date();
+    const days = Math.round((new Date(when.getFullYear(), when.getMonth(), when.getDate()) -
+                             new Date(today.getFullYear(), today.getMonth(), today.getDate())) / 86400000);
+    if (days <= 0) {
+      return t("today");
+    }
+    if (days === 1) {
+      return t("tomorrow");
+    }
+    return when.toLocaleDateString(lang === "da" ? "da-DK" : "en-GB", { weekday: "long" });
+  }
+
+  /** "i dag kl. 18.00", "i morgen kl. 09.00", "mandag kl. 18.00". */
+  function whenText(ts) {
+    return t("dayAt", { day: dayWord(ts), time: clock(ts) });
+  }
+
+  /** A call-back window in words: "i dag mellem kl. 18.00 og 22.00". */
+  function windowText(win) {
+    const from = Math.max(Number(win[0]) || 0, Date.now() / 1000);
+    return t("windowRange", { day: dayWord(from), from: clock(from), to: clock(Number(win[1]) || from) });
+  }
+
+  /**
+   * The call-back windows to offer now, in the browser's own time: within the hour (when someone is
+   * on duty or the centre is open), "when we open" (when closed), what is left of today's
+   * morning, afternoon and evening, and tomorrow morning and evening. Past windows are not offered,
+   * nor windows with less than half an hour left. Times are Unix seconds.
+   */
+  function callbackWindows() {
+    const now = Date.now() / 1000;
+    const list = [];
+    const open = Boolean(status && status.open);
+    const inHours = !status || status.in_hours !== false;
+    if (open || inHours) {
+      list.push({ key: "soon", from: now, to: now + HOUR });
+    }
+    const next = status && typeof status.next_open === "number" ? status.next_open : null;
+    if (!open && !inHours && next && next > now && next < now + 6 * 24 * HOUR) {
+      list.push({ key: "open", from: next, to: next + 2 * HOUR, vars: { when: whenText(next) } });
+    }
+    const spans = [["morning", 9, 12], ["afternoon", 12, 17], ["evening", 18, 22]];
+    const base = new Date();
+    for (const [day, offset] of [["today", 0], ["tomorrow", 1]]) {
+      for (const [part, fromHour, toHour] of spans) {
+        if (day === "tomorrow" && part === "afternoon") {
+          continue; // enough choices: tomorrow morning and evening
+        }
+        const from = new Date(base.getFullYear(), base.getMonth(), base.getDate() + offset, fromHour).getTime() / 1000;
+        const to = new Date(base.getFullYear(), base.getMonth(), base.getDate() + offset, toHour).getTime() / 1000;
+        const start = Math.max(from, now);
+        if (to - start >= MIN_WINDOW_S) {
+          list.push({ key: day + "_" + part, from: start, to: to });
+        }
+      }
+    }
+    return list.slice(0, 6);
+  }
+
+  let windowsShown = null;
+
+  function renderWindows() {
+    const list = callbackWindows();
+    const signature = lang + "|" + list.map((w) => w.key + (w.vars ? w.vars.when : "")).join(",");
+    if (signature === windowsShown) {
+      return;
+    }
+    windowsShown = signature;
+    const chosen = (document.querySelector("input[name=cb-window]:checked") || {}).value;
+    el.windowList.textContent = "";
+    for (const w of list) {
+      const id = "cb-window-" + w.key;
+      const label = make("label", "choice");
+      label.htmlFor = id;
+      const input = make("input");
+      input.type = "radio";
+      input.name = "cb-window";
+      input.id = id;
+      input.value = w.key;
+      input.checked = w.key === chosen;
+      label.append(input, make("span", null, t("win_" + w.key, w.vars)));
+      el.windowList.append(label);
+    }
+    if (!list.length) {
+      el.windowList.append(make("p", "hint", t("windowNone")));
+    }
+    el.callbackSend.disabled = !list.length;
+  }
+
+  function renderStartMode() {
+    const callback = startMode === "callback";
+    const calls = callsOn();
+    say(el.startTitle, callback ? t("callbackTitle") : t("startTitle"));
+    say(el.startLead, callback ? t("callbackLead") : calls ? t("startLeadCalls") : t("startLead"));
+    el.startButton.hidden = callback;
+    el.callWays.hidden = !calls;
+    el.callWaysLead.hidden = callback;
+    el.callButton.hidden = callback;
+    el.callbackButton.hidden = callback;
+    el.callPanel.hidden = callPanel !== "call";
+    el.callbackPanel.hidden = callPanel !== "callback";
+    el.callButton.setAttribute("aria-expanded", callPanel === "call" ? "true" : "false");
+    el.callbackButton.setAttribute("aria-expanded", callPanel === "callback" ? "true" : "false");
+    if (callPanel === "callback") {
+      renderWindows();
+    }
+  }
+
+  function toggleCallPanel(which) {
+    callPanel = callPanel === which ? null : which;
+    say(el.callbackError, "");
+    say(el.windowError, "");
+    renderStartMode();
+    if (callPanel === "call") {
+      focusOn(el.callVideo);
+    } else if (callPanel === "callback") {
+      const first = el.windowList.querySelector("input");
+      focusOn(first || el.callbackSend);
+    }
+  }
+
+  /** The answers every way of starting needs (danger, topic, name), or null after saying what is missing. */
+  function startFields() {
+    say(el.startError, "");
+    say(el.dangerError, "");
+    el.name.removeAttribute("aria-invalid");
+    if (!el.dangerYes.checked && !el.dangerNo.checked) {
+      say(el.dangerError, t("dangerMissing"));
+      focusOn(el.dangerYes);
+      return null;
+    }
+    unlockAudio(); // a tap: the browser lets us play sounds later
+    const danger = el.dangerYes.checked;
+    dangerShown = danger;
+    saveUi();
+    const topicInput = document.querySelector("input[name=topic]:checked");
+    const name = el.name.value.replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, 40);
+    return { danger: danger, name: name || null, topic: topicInput ? topicInput.value : null, lang: lang };
+  }
+
+  function setCallBusy(busy, button, busyText) {
+    starting = busy;
+    for (const b of [el.startButton, el.callVideo, el.callAudio, el.callbackSend]) {
+      b.disabled = busy;
+    }
+    if (busy) {
+      button.dataset.label = button.textContent;
+      button.textContent = busyText;
+      el.startForm.setAttribute("aria-busy", "true");
+    } else {
+      el.startForm.removeAttribute("aria-busy");
+      for (const b of [el.callVideo, el.callAudio, el.callbackSend]) {
+        if (b.dataset.label) {
+          b.textContent = b.dataset.label;
+          delete b.dataset.label;
+        }
+      }
+      el.callbackSend.disabled = windowsShown !== null && !el.windowList.querySelector("input");
+    }
+  }
+
+  /** A request on a socket still tied to a conversation that just ended goes again on a fresh one. */
+  function freshSocket(send) {
+    return send().catch((err) => {
+      if (err.code !== "already_in_chat" && err.code !== "already_in_call") {
+        throw err;
+      }
+      return conn.reconnect().then(send);
+    });
+  }
+
+  function callError(err, where) {
+    if (err.code === "closed") {
+      status = Object.assign({}, status || {}, { open: false });
+      openLetters(true, true);
+      loadStatus();
+      return;
+    }
+    if (err.code === "calls_off") {
+      status = Object.assign({}, status || {}, { calls: false });
+      callPanel = null;
+      renderStartMode();
+      say(el.startError, t("callsOff"));
+      return;
+    }
+    if (err.code === "bad_window") {
+      windowsShown = null;
+      renderWindows();
+      say(where, t("windowGone"));
+      return;
+    }
+    say(where, errorText(err));
+    if (err.code === "bad_name") {
+      el.name.setAttribute("aria-invalid", "true");
+      focusOn(el.name);
+    } else if (err.code === "bad_topic") {
+      loadStatus();
+    }
+  }
+
+  function startCall(media) {
+    if (starting) {
+      return;
+    }
+    const fields = startFields();
+    if (!fields) {
+      return;
+    }
+    fields.media = media;
+    setCallBusy(true, media === "audio" ? el.callAudio : el.callVideo, t("calling"));
+    freshSocket(() => call.start(fields)).then((reply) => {
+      setCallBusy(false);
+      if (reply === null && view !== "call") {
+        say(el.startError, t("tooSlow"));
+      }
+    }, (err) => {
+      setCallBusy(false);
+      callError(err, el.startError);
+    });
+  }
+
+  function requestCallback() {
+    if (starting) {
+      return;
+    }
+    say(el.windowError, "");
+    say(el.callbackError, "");
+    const fields = startFields();
+    if (!fields) {
+      return;
+    }
+    const chosen = document.querySelector("input[name=cb-window]:checked");
+    const found = chosen ? callbackWindows().find((w) => w.key === chosen.value) : null;
+    if (!found) {
+      windowsShown = null;
+      renderWindows();
+      say(el.windowError, chosen ? t("windowGone") : t("windowMissing"));
+      focusOn(el.windowList.querySelector("input") || el.callbackSend);
+      return;
+    }
+    fields.media = el.cbVideo.checked ? "video" : "audio";
+    fields.from = found.from;
+    fields.to = found.to;
+    setCallBusy(true, el.callbackSend, t("calling"));
+    freshSocket(() => call.schedule(fields)).then((reply) => {
+      setCallBusy(false);
+      if (reply === null && view !== "call") {
+        say(el.callbackError, t("tooSlow"));
+      }
+    }, (err) => {
+      setCallBusy(false);
+      callError(err, el.callbackError);
+    });
   }
 
   function openLetters(closed, focus) {
@@ -814,6 +1393,9 @@
 
   function resetStartForm() {
     starting = false;
+    setCallBusy(false);
+    say(el.callbackError, "");
+    say(el.windowError, "");
     el.startButton.disabled = false;
     el.startButton.textContent = t("startButton");
     el.startForm.removeAttribute("aria-busy");
@@ -850,36 +1432,23 @@
 
   function onStartSubmit(event) {
     event.preventDefault();
+    if (startMode === "callback") {
+      requestCallback(); // Enter in a field: the only way on here is the call-back
+      return;
+    }
     if (starting) {
       return;
     }
-    say(el.startError, "");
-    say(el.dangerError, "");
-    el.name.removeAttribute("aria-invalid");
-    if (!el.dangerYes.checked && !el.dangerNo.checked) {
-      say(el.dangerError, t("dangerMissing"));
-      focusOn(el.dangerYes);
+    const fields = startFields();
+    if (!fields) {
       return;
     }
-    unlockAudio(); // a click: the browser lets us play the chime later
-    const danger = el.dangerYes.checked;
-    dangerShown = danger;
-    saveUi();
-    const topicInput = document.querySelector("input[name=topic]:checked");
-    const name = el.name.value.replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, 40);
     starting = true;
     el.startButton.disabled = true;
     el.startButton.textContent = t("starting");
     el.startForm.setAttribute("aria-busy", "true");
-    const fields = { danger: danger, name: name || null, topic: topicInput ? topicInput.value : null, lang: lang };
-    chat.start(fields)
-      .catch((err) => {
-        // The node still ties this socket to the chat that just ended: start again on a fresh one.
-        if (err.code !== "already_in_chat") {
-          throw err;
-        }
-        return conn.reconnect().then(() => chat.start(fields));
-      })
+    // The node may still tie this socket to a conversation that just ended: then a fresh one.
+    freshSocket(() => chat.start(fields))
       .then((reply) => {
         if (reply === null && view !== "chat") {
           resetStartForm();
@@ -900,6 +1469,192 @@
           loadStatus();
         }
       });
+  }
+
+
+  /* ------------------------------------------------------------------ calls: the call view */
+
+  function resetCall() {
+    stopRinging();
+    callState = null;
+    callOver = null;
+    callStaff = null;
+    toRoom = false;
+    say(el.callStatus, "");
+    el.callStatus.className = "status is-ok";
+    for (const button of [el.callAnswer, el.callSwitch, el.callHangup, el.callToLetters]) {
+      button.disabled = false;
+    }
+    say(el.callAnswer, t("answer"));
+    say(el.callSwitch, t("switchToChat"));
+  }
+
+  function openCall(focus) {
+    showView("call", focus ? el.callTitle : null);
+    renderCall();
+  }
+
+  /** Where the call is now: "waiting", "scheduled", "ringing", "connected", "over" or null (resuming). */
+  function callPhase() {
+    if (callOver) {
+      return "over";
+    }
+    return (callState && callState.state) || call.state || null;
+  }
+
+  function renderCall() {
+    const phase = callPhase();
+    const titles = { waiting: "callTitleWaiting", scheduled: "callTitleScheduled", ringing: "callTitleRinging",
+                     connected: "callTitleConnected", over: "callTitleOver" };
+    say(el.callTitle, t(titles[phase] || "callTitleWaiting"));
+    if (call.pseudonym) {
+      say(el.callWho, t(call.media === "audio" ? "callWhoAudio" : "callWhoVideo", { pseudonym: call.pseudonym }));
+    } else {
+      say(el.callWho, call.hasCall() && !phase ? t("callResuming") : "");
+    }
+
+    el.callRing.hidden = phase !== "ringing";
+    say(el.callRingWho, callStaff ? t("ringWho", { name: callStaff }) : t("ringWhoAnon"));
+
+    el.callQueue.hidden = phase !== "waiting";
+    if (phase === "waiting") {
+      const position = callState && Number.isInteger(callState.position) ? callState.position : null;
+      say(el.callPosition, position === null ? t("queueUnknown") : position <= 1 ? t("queueFirst")
+        : t("queueN", { n: position }));
+      say(el.callEstimate, estimateText(callState ? callState.estimate : null));
+      const closed = Boolean(callState && callState.open === false);
+      el.callClosed.hidden = !closed;
+      say(el.callClosed, closed ? t("callClosed") : "");
+    }
+
+    el.callWindowBox.hidden = phase !== "scheduled";
+    if (phase === "scheduled") {
+      say(el.callWindow, call.window ? t("windowText", { when: windowText(call.window) }) : t("keepOpen"));
+    }
+
+    el.callLetterbox.hidden = !(phase === "waiting" && callState && callState.letterbox === true);
+
+    el.callRoomLink.hidden = !(phase === "connected" && !toRoom);
+    if (phase === "connected" && !toRoom) {
+      say(el.callStatus, t("connectedElsewhere"));
+    }
+
+    el.callOverBox.hidden = phase !== "over";
+    if (phase === "over") {
+      renderCallOver();
+    }
+    el.callActions.hidden = phase === "over";
+    el.callSwitch.hidden = !(phase === "waiting" || phase === "scheduled");
+    renderDangerCards();
+  }
+
+  function renderCallOver() {
+    const declined = Boolean(callOver.declined);
+    say(el.callOverTitle, declined ? t("declinedTitle") : t("callTitleOver"));
+    const reason = callOver.reason;
+    let text;
+    if (declined) {
+      text = callOver.message ? t("declinedText") : t("declinedNoText");
+    } else if (["left", "ended", "lost", "declined", "unanswered", "timeout", "gone"].includes(reason)) {
+      text = t("call_end_" + reason);
+    } else {
+      text = t("call_end_other");
+    }
+    say(el.callOverReason, text);
+    el.callOverMessage.hidden = !(declined && callOver.message);
+    say(el.callOverMessage, declined ? callOver.message || "" : "");
+    el.callOverChat.hidden = !(status && status.open);
+    el.callOverCallback.hidden = !callsOn();
+  }
+
+  /** The call is over (ended, declined, hung up): say why, and offer chat, call-back and the letterbox. */
+  function showCallOver(info) {
+    const first = !callOver;
+    stopRinging();
+    callOver = Object.assign({}, info);
+    say(el.callStatus, "");
+    if (view !== "call") {
+      showView("call");
+    }
+    renderCall();
+    if (first) {
+      focusOn(el.callOverBox);
+    }
+    loadStatus().then(() => {
+      if (callOver && view === "call") {
+        renderCallOver();
+      }
+    });
+  }
+
+  function callActionFailed(err) {
+    el.callStatus.className = "status is-error";
+    say(el.callStatus, err ? errorText(err) : t("tooSlow"));
+  }
+
+  function answerCall() {
+    unlockAudio();
+    stopRinging();
+    el.callAnswer.disabled = true;
+    say(el.callAnswer, t("answering"));
+    call.answer().then((reply) => {
+      if (reply === null && !toRoom) {
+        el.callAnswer.disabled = false;
+        say(el.callAnswer, t("answer"));
+        callActionFailed(null);
+      }
+    }, (err) => {
+      el.callAnswer.disabled = false;
+      say(el.callAnswer, t("answer"));
+      callActionFailed(err);
+    });
+  }
+
+  function hangUp(then) {
+    stopRinging();
+    for (const button of [el.callHangup, el.callSwitch, el.callAnswer, el.callToLetters]) {
+      button.disabled = true;
+    }
+    call.hangup().catch(() => null).then(() => {
+      if (then) {
+        then();
+      } else if (!callOver || callOver.reason !== "left") {
+        showCallOver({ reason: "left" });
+      }
+    });
+  }
+
+  function switchToChat() {
+    el.callSwitch.disabled = true;
+    say(el.callSwitch, t("switching"));
+    call.toChat().then((reply) => {
+      if (reply === null && view === "call") {
+        el.callSwitch.disabled = false;
+        say(el.callSwitch, t("switchToChat"));
+        callActionFailed(null);
+      }
+    }, (err) => {
+      el.callSwitch.disabled = false;
+      say(el.callSwitch, t("switchToChat"));
+      callActionFailed(err);
+    });
+  }
+
+  function afterCall(next) {
+    resetCall();
+    loadStatus().then(() => {
+      if (next === "chat") {
+        if (status && !status.open) {
+          openLetters(true, true);
+        } else {
+          openStart(true);
+        }
+      } else if (next === "callback") {
+        openStart(true, "callback");
+      } else {
+        openLetters(Boolean(status && !status.open), true);
+      }
+    });
   }
 
   /* ------------------------------------------------------------------ the conversation */
@@ -1365,7 +2120,7 @@
     window.clearTimeout(connTimer);
     if (state === "down") {
       el.connStatus.className = "status is-error";
-      say(el.connStatus, chat.hasChat() ? t("connLostKeep") : t("connLost"));
+      say(el.connStatus, chat.hasChat() || call.hasCall() ? t("connLostKeep") : t("connLost"));
     } else if (state === "back") {
       el.connStatus.className = "status is-ok";
       say(el.connStatus, t("connBack"));
@@ -1592,6 +2347,118 @@
     }
   });
 
+
+  /* ------------------------------------------------------------------ call events */
+
+  call.on("started", (frame) => {
+    resetCall();
+    resetStartForm();
+    callState = { state: frame.state || "waiting", position: null, open: true,
+                  estimate: status && Array.isArray(status.call_estimate) ? status.call_estimate : null };
+    openCall(true);
+  });
+
+  call.on("resumed", (frame) => {
+    if (frame.state === "ended") {
+      showCallOver({ reason: (callOver && callOver.reason) || "other" }); // call.ended says why, if it follows
+      return;
+    }
+    callState = Object.assign({}, callState || {}, { state: frame.state || "waiting" });
+    if (frame.staff) {
+      callStaff = frame.staff;
+    }
+    if (frame.state === "ringing") {
+      startRinging();
+    }
+    if (view !== "call") {
+      openCall(false);
+    } else {
+      renderCall();
+    }
+  });
+
+  call.on("state", (frame) => {
+    callState = Object.assign({}, callState || {}, frame);
+    if (frame.state === "ringing") {
+      startRinging();
+    } else {
+      stopRinging();
+      el.callAnswer.disabled = false;
+      say(el.callAnswer, t("answer"));
+    }
+    if (view === "call" && !callOver) {
+      renderCall();
+    }
+  });
+
+  call.on("incoming", (frame) => {
+    callStaff = frame.name || callStaff;
+    callState = Object.assign({}, callState || {}, { state: "ringing" });
+    el.callAnswer.disabled = false;
+    say(el.callAnswer, t("answer"));
+    if (view !== "call") {
+      openCall(false);
+    } else {
+      renderCall();
+    }
+    startRinging();
+    focusOn(el.callAnswer);
+  });
+
+  call.on("connect", (frame) => {
+    stopRinging();
+    callStaff = frame.staff || callStaff;
+    callState = Object.assign({}, callState || {}, { state: "connected" });
+    el.callStatus.className = "status is-ok";
+    say(el.callStatus, callStaff ? t("connecting", { name: callStaff }) : t("connectingAnon"));
+    if (typeof frame.pass !== "string" || !frame.pass) {
+      renderCall();
+      return;
+    }
+    toRoom = true;
+    renderCall();
+    const media = frame.media === "audio" || frame.media === "video" ? frame.media : call.media;
+    const target = "/room#pass=" + encodeURIComponent(frame.pass) + "&media=" + (media === "audio" ? "audio" : "video");
+    // A moment to read who answered; the pass works for a few minutes.
+    window.setTimeout(() => window.location.assign(target), 300);
+  });
+
+  call.on("declined", (frame) => {
+    showCallOver({ declined: true, reason: "declined",
+                   message: typeof frame.message === "string" ? frame.message.trim() : "" });
+  });
+
+  call.on("ended", (frame) => {
+    if (callOver && callOver.declined) {
+      return; // the staff member's own words stay on screen
+    }
+    if (toRoom) {
+      return;
+    }
+    showCallOver({ reason: frame.reason || "other" });
+  });
+
+  call.on("gone", () => {
+    if (exiting) {
+      return;
+    }
+    if (view === "call") {
+      showCallOver({ reason: "gone" });
+    } else {
+      showEntry(false);
+    }
+  });
+
+  call.on("switched", () => {
+    const before = callState;
+    resetCall();
+    resetConversation();
+    pseudonym = call.pseudonym || chat.pseudonym || null;
+    chatState = { state: "waiting", position: before && Number.isInteger(before.position) ? before.position : null,
+                  estimate: before ? before.estimate : null, open: before ? before.open !== false : true };
+    openChat(true);
+  });
+
   /* ------------------------------------------------------------------ wiring */
 
   el.exitButton.addEventListener("click", quickExit);
@@ -1614,7 +2481,21 @@
     renderDangerCards();
   });
   el.startForm.addEventListener("submit", onStartSubmit);
-  el.startToLetters.addEventListener("click", () => openLetters(false, true));
+  el.startToLetters.addEventListener("click", () => openLetters(Boolean(status && !status.open), true));
+  el.callButton.addEventListener("click", () => toggleCallPanel("call"));
+  el.callbackButton.addEventListener("click", () => toggleCallPanel("callback"));
+  el.callVideo.addEventListener("click", () => startCall("video"));
+  el.callAudio.addEventListener("click", () => startCall("audio"));
+  el.callbackSend.addEventListener("click", requestCallback);
+  el.windowList.addEventListener("change", () => say(el.windowError, ""));
+  el.closedCallbackButton.addEventListener("click", () => openStart(true, "callback"));
+  el.callAnswer.addEventListener("click", answerCall);
+  el.callHangup.addEventListener("click", () => hangUp(null));
+  el.callSwitch.addEventListener("click", switchToChat);
+  el.callToLetters.addEventListener("click", () => hangUp(() => afterCall("letters")));
+  el.callOverChat.addEventListener("click", () => afterCall("chat"));
+  el.callOverCallback.addEventListener("click", () => afterCall("callback"));
+  el.callOverLetters.addEventListener("click", () => afterCall("letters"));
   el.lettersToStart.addEventListener("click", () => openStart(true));
   el.letterForm.addEventListener("submit", onLetterSubmit);
   el.copyCode.addEventListener("click", copyCode);
@@ -1652,6 +2533,10 @@
       addPending(message.client_id, message.text, message.ts);
     }
     openChat(false);
+    loadStatus();
+  } else if (call.hasCall()) {
+    resetCall();
+    openCall(false); // "Henter dit opkald …" until call.resumed
     loadStatus();
   } else {
     showEntry(false);

@@ -8,7 +8,9 @@
      RTCPeerConnection to the node, ICE restart and rejoin after a drop. The page owns the devices.
    - ChatClient: the citizen's chat on top of a Connection. It keeps the resume token in
      sessionStorage (under a neutral key), resumes after a reload or a lost connection, and resends
-     messages the node has not acknowledged, by client_id (the node drops duplicates). */
+     messages the node has not acknowledged, by client_id (the node drops duplicates).
+   - CallClient: the citizen's call or call-back (section 9) beside it, sharing the token handling
+     (class Conversation); a call that becomes a chat hands its token to the ChatClient. */
 "use strict";
 
 (function (global) {
@@ -396,31 +398,181 @@
   }
 
   /**
+   * What a chat and a call share (docs/api.md sections 6 and 9): the resume token in sessionStorage
+   * under one neutral key (with the kind of conversation it belongs to, "chat" or "call"), the
+   * token of the last conversation (`previous`, so a block still holds), the fields of a start
+   * frame, resuming after every welcome, quick exit and forgetting. A chat and a call can live on
+   * one page; only one of them holds a conversation at a time, and neither touches the other's token.
+   * Events of both: "started", "resumed", "state", "ended", "gone" (the resume token no longer works).
+   */
+  class Conversation extends Emitter {
+    constructor(connection, options, kind, frames) {
+      super();
+      const opts = options || {};
+      this.conn = connection;
+      this.kind = kind;
+      this.frames = frames; // {resume, resumed, exit}: the frame types this kind uses
+      this.store = opts.store || new SessionState(opts.storage === undefined ? global.sessionStorage : opts.storage,
+                                                  opts.key);
+      const saved = this.store.read();
+      this.resumeToken = (saved.k || "chat") === kind && typeof saved.r === "string" ? saved.r : null;
+      this.previousToken = typeof saved.q === "string" ? saved.q : null;
+      this.attached = false; // this socket is bound to our conversation on the node
+      this.state = null;
+      this.conversation = null;
+      this.pseudonym = null;
+      this._resuming = false;
+      this._offs = [
+        connection.on("welcome", () => this._onWelcome()),
+        connection.on("close", () => { this.attached = false; this._resuming = false; }),
+      ];
+    }
+
+    /** The start frame's common fields: danger, name, topic, lang and the last token. */
+    _startFrame(type, fields) {
+      const frame = { type: type, danger: Boolean(fields.danger) };
+      if (fields.name) {
+        frame.name = String(fields.name).slice(0, 40);
+      }
+      if (fields.topic) {
+        frame.topic = fields.topic;
+      }
+      if (fields.lang) {
+        frame.lang = fields.lang;
+      }
+      const previous = this.store.read().q || this.previousToken;
+      if (typeof previous === "string" && previous) {
+        frame.previous = previous;
+      }
+      return frame;
+    }
+
+    /** What this kind keeps beside the token (a chat: unsent messages). */
+    _extra() {
+      return {};
+    }
+
+    _save(previous) {
+      const saved = this.store.read();
+      const value = {};
+      if (this.resumeToken) {
+        value.k = this.kind;
+        value.r = this.resumeToken;
+        Object.assign(value, this._extra());
+      } else if (typeof saved.r === "string" && (saved.k || "chat") !== this.kind) {
+        for (const key of ["k", "r", "p", "m"]) { // the other kind's conversation stays as it is
+          if (saved[key] !== undefined) {
+            value[key] = saved[key];
+          }
+        }
+      } else {
+        Object.assign(value, this._extra());
+      }
+      const q = previous || (typeof saved.q === "string" ? saved.q : null) || this.previousToken;
+      if (q) {
+        value.q = q;
+      }
+      this.previousToken = q || null;
+      if (Object.keys(value).length) {
+        this.store.write(value);
+      } else {
+        this.store.clear();
+      }
+    }
+
+    /** The conversation is over for this tab; keepPrevious keeps its token for the next start. */
+    _forget(keepPrevious) {
+      const previous = keepPrevious && this.resumeToken ? this.resumeToken : null;
+      this.resumeToken = null;
+      this.attached = false;
+      this._save(previous);
+    }
+
+    /** Take over a conversation whose token the node has just handed to this kind (call → chat). */
+    _adopt(token, frame) {
+      this.resumeToken = typeof token === "string" ? token : null;
+      this.conversation = (frame && frame.conversation) || this.conversation;
+      this.state = "waiting";
+      this.attached = true;
+      this._save();
+    }
+
+    _onWelcome() {
+      this.attached = false;
+      if (!this.resumeToken) {
+        return;
+      }
+      this._resuming = true;
+      const token = this.resumeToken;
+      this.conn.request({ type: this.frames.resume, resume: token }, 15000, [this.frames.resumed]).then(() => {
+        this._resuming = false;
+      }, (err) => {
+        this._resuming = false;
+        if ((err.code === "unknown_resume" || err.code === "blocked") && this.resumeToken === token) {
+          this._forget(err.code === "blocked");
+          this.state = null;
+          this.emit("gone", err);
+        }
+      });
+    }
+
+    _onStarted(frame) {
+      this.resumeToken = typeof frame.resume === "string" ? frame.resume : null;
+      this.conversation = frame.conversation || null;
+      this.pseudonym = frame.pseudonym || null;
+      this.state = frame.state || "waiting";
+      this.attached = true;
+      this._save();
+      this.emit("started", frame);
+    }
+
+    _onResumed(frame) {
+      this.conversation = frame.conversation || this.conversation;
+      this.pseudonym = frame.pseudonym || this.pseudonym;
+      this.state = frame.state || this.state;
+      this.attached = true;
+      this.emit("resumed", frame);
+    }
+
+    /**
+     * Quick exit: tell the node to end the conversation now (resuming first on a fresh socket) and
+     * forget every trace in this tab. The caller navigates away; see Connection.drain().
+     */
+    quickExit() {
+      if (this.resumeToken && this.conn.ready) {
+        if (!this.attached && !this._resuming) {
+          this.conn.send({ type: this.frames.resume, resume: this.resumeToken });
+        }
+        this.conn.send({ type: this.frames.exit });
+      }
+      this.resumeToken = null;
+      this.previousToken = null;
+      this.attached = false;
+      this._quickExitExtra();
+      this.store.clear();
+    }
+
+    _quickExitExtra() {
+      /* a chat also drops its unsent messages */
+    }
+  }
+
+  /**
    * The citizen's chat. Events (all with the node's frame unless said otherwise):
    * "started", "resumed", "state", "joined", "message", "ack" ({client_id, id, frame}),
    * "deleted", "typing", "ended", "gone" (the resume token no longer works), "letter.stored",
    * "letter.answer", "error" (a ProtocolError nobody awaited), "pending" (count of unacknowledged),
    * "rejected" ({client_id, code}: a message the node refused for good), "open" (the node's
    * {type: "status", open} frame when the opening state changes).
+   * Resends messages the node has not acknowledged, by client_id (the node drops duplicates).
    */
-  class ChatClient extends Emitter {
+  class ChatClient extends Conversation {
     constructor(connection, options) {
-      super();
-      const opts = options || {};
-      this.conn = connection;
-      this.store = new SessionState(opts.storage === undefined ? global.sessionStorage : opts.storage,
-                                    opts.key);
+      super(connection, options, "chat", { resume: "chat.resume", resumed: "chat.resumed", exit: "chat.quick_exit" });
       const saved = this.store.read();
-      this.resumeToken = typeof saved.r === "string" ? saved.r : null;
-      this.previousToken = typeof saved.q === "string" ? saved.q : null;
-      this.pending = Array.isArray(saved.p) ? saved.p.filter((m) => m && m.c && typeof m.t === "string") : [];
-      this.attached = false; // this socket is bound to our conversation on the node
-      this.state = null;
-      this.conversation = null;
-      this._resuming = false;
-      this._offs = [
-        connection.on("welcome", () => this._onWelcome()),
-        connection.on("close", () => { this.attached = false; this._resuming = false; }),
+      this.pending = this.resumeToken && Array.isArray(saved.p)
+        ? saved.p.filter((m) => m && m.c && typeof m.t === "string") : [];
+      this._offs.push(
         connection.on("chat.started", (f) => this._onStarted(f)),
         connection.on("chat.resumed", (f) => this._onResumed(f)),
         connection.on("chat.state", (f) => { this.state = f.state; this.emit("state", f); }),
@@ -434,30 +586,17 @@
         connection.on("letter.stored", (f) => this.emit("letter.stored", f)),
         connection.on("letter.answer", (f) => this.emit("letter.answer", f)),
         connection.on("error", (f) => this._onError(f)),
-      ];
+      );
     }
 
-    /** True when this tab holds a conversation (waiting or active). */
+    /** True when this tab holds a chat (waiting or active). */
     hasChat() {
       return this.resumeToken !== null;
     }
 
     /** Join the queue. Resolves with chat.started; rejects with ProtocolError (closed, blocked…). */
     start(fields) {
-      const frame = { type: "chat.start", danger: Boolean(fields.danger) };
-      if (fields.name) {
-        frame.name = String(fields.name).slice(0, 40);
-      }
-      if (fields.topic) {
-        frame.topic = fields.topic;
-      }
-      if (fields.lang) {
-        frame.lang = fields.lang;
-      }
-      if (this.previousToken) {
-        frame.previous = this.previousToken;
-      }
-      return this.conn.request(frame, 15000, ["chat.started"]);
+      return this.conn.request(this._startFrame("chat.start", fields), 15000, ["chat.started"]);
     }
 
     /** Write a message; it is kept until the node acknowledges it. Returns its client_id. */
@@ -487,24 +626,6 @@
       return this.conn.request({ type: "chat.leave" }, 5000, ["chat.ended"]).finally(() => this._forget(true));
     }
 
-    /**
-     * Quick exit: tell the node to end the chat now (resuming first on a fresh socket) and forget
-     * every trace in this tab. The caller navigates away; see Connection.drain().
-     */
-    quickExit() {
-      if (this.resumeToken && this.conn.ready) {
-        if (!this.attached && !this._resuming) {
-          this.conn.send({ type: "chat.resume", resume: this.resumeToken });
-        }
-        this.conn.send({ type: "chat.quick_exit" });
-      }
-      this.resumeToken = null;
-      this.previousToken = null;
-      this.pending = [];
-      this.attached = false;
-      this.store.clear();
-    }
-
     sendLetter(text, topic, lang) {
       const frame = { type: "letter.send", text: String(text) };
       if (topic) {
@@ -525,66 +646,27 @@
       return this.pending.map((m) => ({ client_id: m.c, text: m.t, ts: m.ts }));
     }
 
-    _save() {
-      const value = {};
-      if (this.resumeToken) {
-        value.r = this.resumeToken;
-      }
-      if (this.previousToken) {
-        value.q = this.previousToken;
-      }
-      if (this.pending.length) {
-        value.p = this.pending;
-      }
-      if (Object.keys(value).length) {
-        this.store.write(value);
-      } else {
-        this.store.clear();
-      }
+    _extra() {
+      return this.pending.length ? { p: this.pending } : {};
+    }
+
+    _quickExitExtra() {
+      this.pending = [];
     }
 
     _forget(keepPrevious) {
-      if (keepPrevious && this.resumeToken) {
-        this.previousToken = this.resumeToken; // so a block still holds when a new chat starts
-      }
-      this.resumeToken = null;
       this.pending = [];
-      this.attached = false;
-      this._save();
+      super._forget(keepPrevious);
       this.emit("pending", 0);
     }
 
-    _onWelcome() {
-      this.attached = false;
-      if (this.resumeToken) {
-        this._resuming = true;
-        this.conn.request({ type: "chat.resume", resume: this.resumeToken }, 15000, ["chat.resumed"]).then(() => {
-          this._resuming = false;
-        }, (err) => {
-          this._resuming = false;
-          if (err.code === "unknown_resume" || err.code === "blocked") {
-            this._forget(err.code === "blocked");
-            this.emit("gone", err);
-          }
-        });
-      }
-    }
-
     _onStarted(frame) {
-      this.resumeToken = typeof frame.resume === "string" ? frame.resume : null;
-      this.conversation = frame.conversation || null;
-      this.state = frame.state || "waiting";
-      this.attached = true;
-      this._save();
-      this.emit("started", frame);
+      super._onStarted(frame);
       this._flush();
     }
 
     _onResumed(frame) {
-      this.conversation = frame.conversation || this.conversation;
-      this.state = frame.state || this.state;
-      this.attached = true;
-      this.emit("resumed", frame);
+      super._onResumed(frame);
       this._flush();
     }
 
@@ -625,6 +707,142 @@
 
     _sendPending(message) {
       this.conn.send({ type: "chat.send", id: message.c, text: message.t, client_id: message.c });
+    }
+  }
+
+  /**
+   * The citizen's call or call-back (docs/api.md section 9), beside a ChatClient on the same
+   * Connection: a call that turns into a chat hands its token to that ChatClient (`options.chat`).
+   * States: "waiting", "scheduled", "ringing", "connected", "ended".
+   * Events (with the node's frame): "started", "resumed", "state" (call.state), "incoming" (a
+   * call-back rings this page), "connect" (answered: open the room with frame.pass), "declined",
+   * "switched" (now a chat; the ChatClient holds the token), "ended", "gone".
+   */
+  class CallClient extends Conversation {
+    constructor(connection, options) {
+      super(connection, options, "call", { resume: "call.resume", resumed: "call.resumed", exit: "call.hangup" });
+      const opts = options || {};
+      const saved = this.store.read();
+      this.chat = opts.chat || null;
+      this.media = this.resumeToken && saved.m === "audio" ? "audio" : "video";
+      this.window = null;     // [from, to] of a call-back
+      this._offs.push(
+        connection.on("call.started", (f) => this._onStarted(f)),
+        connection.on("call.resumed", (f) => this._onResumed(f)),
+        connection.on("call.state", (f) => { this.state = f.state || this.state; this.emit("state", f); }),
+        connection.on("call.incoming", (f) => { this.state = "ringing"; this.emit("incoming", f); }),
+        connection.on("call.connect", (f) => this._onConnect(f)),
+        connection.on("call.declined", (f) => this._onDeclined(f)),
+        connection.on("call.switched", (f) => this._onSwitched(f)),
+        connection.on("call.ended", (f) => this._onEnded(f)),
+      );
+    }
+
+    /** True when this tab holds a call or a call-back request. */
+    hasCall() {
+      return this.resumeToken !== null;
+    }
+
+    /** Call now ({media: "video"|"audio", danger, name?, topic?, lang?}). Resolves with call.started. */
+    start(fields) {
+      const frame = this._startFrame("call.start", fields);
+      frame.media = fields.media === "audio" ? "audio" : "video";
+      return this.conn.request(frame, 15000, ["call.started"]);
+    }
+
+    /** Ask to be called back between `from` and `to` (Unix seconds). Resolves with call.started. */
+    schedule(fields) {
+      const frame = this._startFrame("call.request", fields);
+      frame.media = fields.media === "audio" ? "audio" : "video";
+      frame.from = Math.floor(fields.from);
+      frame.to = Math.floor(fields.to);
+      return this.conn.request(frame, 15000, ["call.started"]);
+    }
+
+    /** Answer a call-back that rings this page; the node answers with call.connect. */
+    answer() {
+      return this.conn.request({ type: "call.answer" }, 15000, ["call.connect"]);
+    }
+
+    /** Write instead of talking: the call becomes a chat and keeps its place. */
+    toChat() {
+      return this.conn.request({ type: "call.to_chat" }, 15000, ["call.switched"]);
+    }
+
+    /** End the call or the call-back request now. */
+    hangup() {
+      return this.conn.request({ type: "call.hangup" }, 5000, ["call.ended"]).finally(() => {
+        if (this.resumeToken) {
+          this._forget(true);
+        }
+      });
+    }
+
+    _extra() {
+      return this.resumeToken ? { m: this.media } : {};
+    }
+
+    _takeCall(frame) {
+      if (frame.media === "audio" || frame.media === "video") {
+        this.media = frame.media;
+      }
+      if (Array.isArray(frame.window) && frame.window.length === 2) {
+        this.window = frame.window;
+      } else if (frame.window === null) {
+        this.window = null;
+      }
+    }
+
+    _onStarted(frame) {
+      this._takeCall(frame);
+      super._onStarted(frame);
+    }
+
+    _onResumed(frame) {
+      this._takeCall(frame);
+      if (frame.state === "ended") {
+        this.state = "ended";
+        this._forget(true);
+      }
+      super._onResumed(frame);
+    }
+
+    _onConnect(frame) {
+      // The room pass takes over: the node has spent the call's token and freed this socket.
+      this.state = "connected";
+      if (this.resumeToken) {
+        this._forget(true);
+      }
+      this.emit("connect", frame);
+    }
+
+    _onDeclined(frame) {
+      this.state = "ended";
+      if (this.resumeToken) {
+        this._forget(true);
+      }
+      this.emit("declined", frame);
+    }
+
+    _onSwitched(frame) {
+      const token = this.resumeToken;
+      this.resumeToken = null;
+      this.state = null;
+      this.attached = false;
+      this._save();
+      if (this.chat) {
+        this.chat._adopt(token, frame);
+        this.chat.pseudonym = this.pseudonym;
+      }
+      this.emit("switched", frame);
+    }
+
+    _onEnded(frame) {
+      this.state = "ended";
+      if (this.resumeToken) {
+        this._forget(true);
+      }
+      this.emit("ended", frame);
     }
   }
 
@@ -708,7 +926,8 @@
    * "knocking" ({pid, name}), "admitted" (frame), "text" ({from, name, text, ts, own}),
    * "track" ({pid, kind, track, stream}), "trackended" ({pid, kind, track, stream}),
    * "media" ({state: "connecting"|"connected"|"reconnecting"|"failed"}), "ended" ({kind:
-   * "left"|"closed"|"removed"|"declined"|"refused", reason, code}), "error" (ProtocolError).
+   * "left"|"closed"|"removed"|"declined"|"refused", reason, code}), "error" (ProtocolError),
+   * "resume" (the node's newest resume token for this place, to keep for a reload).
    */
   class RoomClient extends Emitter {
     constructor(connection, options) {
@@ -770,6 +989,21 @@
       const frame = this._fields(Object.assign({}, fields), name);
       frame.camera = camera !== false;
       return this._enterWith("room.knock", frame, ["room.lobby", "room.enter", "room.admitted"]);
+    }
+
+    /**
+     * Come in with a pass (a call's room pass from call.connect, docs/api.md 9.6) or a resume token
+     * kept from an earlier visit: room.resume, straight in. Resolves with room.admitted (or
+     * room.enter/room.lobby for other tokens); rejects with ProtocolError (unknown_resume, …).
+     */
+    enterWithPass(token, camera) {
+      return this._enterWith("room.resume", { resume: String(token), camera: camera !== false },
+                             ["room.admitted", "room.enter", "room.lobby"]);
+    }
+
+    /** The token that gets this place back after a drop or a reload (null before the node gave one). */
+    get resumeToken() {
+      return this._resume;
     }
 
     /** Use this track (or null) for "audio" or "video" from now on; no renegotiation needed. */
@@ -919,8 +1153,9 @@
       if (typeof frame.title === "string") {
         this.title = frame.title;
       }
-      if (typeof frame.resume === "string") {
+      if (typeof frame.resume === "string" && frame.resume !== this._resume) {
         this._resume = frame.resume;
+        this.emit("resume", frame.resume);
       }
     }
 
@@ -1261,6 +1496,8 @@
   global.fristedProtocol = {
     Connection: Connection,
     ChatClient: ChatClient,
+    CallClient: CallClient,
+    Conversation: Conversation,
     ProtocolError: ProtocolError,
     SessionState: SessionState,
     Emitter: Emitter,

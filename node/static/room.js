@@ -1,4 +1,5 @@
-/* fristed: the video room page (/room#invite=TOKEN, or /room#room=ID for staff who are logged in).
+/* fristed: the video room page (/room#invite=TOKEN, /room#room=ID for staff who are logged in, or
+   /room#pass=TOKEN&media=audio|video for a citizen whose call has just been answered).
    Needs /static/api.js and /static/protocol.js first. Page logic only: the protocol lives in
    protocol.js (RoomClient). Words live in STRINGS below (Danish first). */
 "use strict";
@@ -108,6 +109,14 @@
       cameraFailed: "Kameraet kunne ikke tændes.",
       noMedia: "Denne browser kan ikke bruge kamera og mikrofon. Du kan stadig gå ind og skrive.",
       controls: "Knapper",
+      callConnecting: "Vi forbinder dig nu …",
+      callConnectingAudio: "Vi forbinder dig nu. Kameraet er slukket. I kan kun høre hinanden.",
+      callMediaNote: "Vi kan ikke bruge din mikrofon. Du kan stadig skrive i rummet.",
+      endedCallTitle: "Opkaldet er slut",
+      endedCallLeft: "Du har lagt på. Tak fordi du ringede.",
+      endedCallClosed: "Opkaldet er slut. Tak fordi du ringede.",
+      err_unknown_resume: "Opkaldet er slut, eller det er for længe siden. Du kan ringe igen fra Fristed.",
+      backToChat: "Tilbage til Fristed",
     },
     en: {
       langButton: "Dansk",
@@ -201,6 +210,14 @@
       cameraFailed: "The camera could not be switched on.",
       noMedia: "This browser cannot use a camera and microphone. You can still go in and write.",
       controls: "Controls",
+      callConnecting: "We are connecting you now …",
+      callConnectingAudio: "We are connecting you now. The camera is off. You can only hear each other.",
+      callMediaNote: "We cannot use your microphone. You can still write in the room.",
+      endedCallTitle: "The call has ended",
+      endedCallLeft: "You hung up. Thank you for calling.",
+      endedCallClosed: "The call has ended. Thank you for calling.",
+      err_unknown_resume: "The call has ended, or it was too long ago. You can call again from Fristed.",
+      backToChat: "Back to Fristed",
     },
   };
 
@@ -244,6 +261,7 @@
   let joining = false;
   let roster = [];
   let camStream = null;        // the camera and microphone we hold
+  let unloading = false;       // the tab is going away (a reload, or closing)
 
   const conn = new P.Connection();
   const room = new P.RoomClient(conn);
@@ -279,6 +297,8 @@
     endedTitle: $("ended-title"),
     endedReason: $("ended-reason"),
     rejoin: $("rejoin-button"),
+    backToChat: $("back-to-chat"),
+    loadingText: $("loading-text"),
     people: $("people"),
     peopleList: $("people-list"),
     chat: $("chat"),
@@ -308,13 +328,17 @@
     return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
   }
 
-  /** The link from the address (#invite=… or #room=…), dropped from the address bar at once. */
+  /** The link from the address (#invite=…, #room=… or #pass=…), dropped from the address bar at once. */
   function takeLink() {
     const params = new URLSearchParams(window.location.hash.replace(/^#/, ""));
     let found = null;
     const invite = params.get("invite");
     const roomId = params.get("room");
-    if (invite && invite.length <= 512) {
+    const pass = params.get("pass");
+    if (pass && pass.length <= 128) {
+      // A call's room pass: room.resume, straight in. Audio-only calls start with the camera off.
+      found = { pass: pass, media: params.get("media") === "audio" ? "audio" : "video" };
+    } else if (invite && invite.length <= 512) {
       found = { invite: invite };
     } else if (roomId && /^[A-Za-z0-9_-]{1,64}$/.test(roomId)) {
       found = { room: roomId };
@@ -331,6 +355,9 @@
       return found;
     }
     const saved = readStore(LINK_KEY); // a reload of this tab
+    if (typeof saved.pass === "string") {
+      return { pass: saved.pass, media: saved.media === "audio" ? "audio" : "video" };
+    }
     if (typeof saved.invite === "string") {
       return { invite: saved.invite };
     }
@@ -604,6 +631,37 @@
     }
   }
 
+  /**
+   * A call that has just been answered: no questions, straight in with the pass (room.resume).
+   * Sound always; the camera only for a video call. Refused devices do not keep anyone out: they
+   * can still hear, be heard through another device later, or write.
+   */
+  async function joinWithPass() {
+    if (joining || !link || !link.pass) {
+      return;
+    }
+    joining = true;
+    const video = link.media !== "audio";
+    el.loadingText.textContent = video ? t("callConnecting") : t("callConnectingAudio");
+    const devices = await getDevices(video, true);
+    useTracks();
+    try {
+      await room.enterWithPass(link.pass, cameraOn);
+    } catch (err) {
+      joining = false;
+      stopAll();
+      endedInfo = { kind: "refused", reason: err.message, code: err.code };
+      writeStore(LINK_KEY, null);
+      renderEnded();
+      show("ended", true);
+      return;
+    }
+    joining = false;
+    if (!devices.ok || devices.note) {
+      flashError(devices.ok ? devices.note : t("callMediaNote") + " " + devices.note);
+    }
+  }
+
   function setJoinButtons(busy) {
     for (const button of [el.joinVideo, el.joinAudio, el.joinNone]) {
       button.disabled = busy;
@@ -636,6 +694,13 @@
   });
 
   room.on("knocking", () => renderKnocking());
+
+  room.on("resume", (token) => {
+    if (link && link.pass) {
+      link.pass = token; // the pass is spent; the node's newest token brings this place back after a reload
+      writeStore(LINK_KEY, { pass: token, media: link.media });
+    }
+  });
 
   room.on("admitted", (frame) => {
     if (frame.camera === false && cameraOn) {
@@ -677,8 +742,10 @@
     stopAll();
     clearTiles();
     setConnDown(false);
-    if (info.kind === "left") {
-      writeStore(LINK_KEY, null); // leaving is final for this tab
+    if (info.kind === "left" && !(unloading && link && link.pass)) {
+      writeStore(LINK_KEY, null); // leaving is final for this tab (a call's reload comes back in)
+    } else if (link && link.pass && info.kind !== "left") {
+      writeStore(LINK_KEY, null); // the call is over
     }
     renderEnded();
     show("ended", true);
@@ -1027,6 +1094,12 @@
                     declined: "endedDeclined" };
     el.endedTitle.textContent = t(titles[kind] || "endedClosedTitle");
     let text = texts[kind] ? t(texts[kind]) : errorText({ code: endedInfo.code });
+    const call = Boolean(link && link.pass);
+    if (call && (kind === "left" || kind === "closed")) {
+      el.endedTitle.textContent = t("endedCallTitle");
+      text = kind === "left" ? t("endedCallLeft") : t("endedCallClosed");
+    }
+    el.backToChat.hidden = !call;
     // The host's own words, when they wrote some (not the node's default English).
     if ((kind === "declined" || kind === "removed") && endedInfo.reason && !/^the host /i.test(endedInfo.reason)) {
       text += " " + t("hostSaid", { reason: endedInfo.reason });
@@ -1054,6 +1127,7 @@
     show("start", true);
   });
   window.addEventListener("pagehide", () => {
+    unloading = true;
     if (inCall()) {
       room.leave();
     }
@@ -1070,7 +1144,15 @@
   /* ------------------------------------------------------------------ start */
 
   applyLanguage();
-  if (!link) {
+  if (link && link.pass) {
+    show("loading", false);
+    conn.connect();
+    if (conn.ready) {
+      joinWithPass();
+    } else {
+      const off = conn.on("welcome", () => { off(); joinWithPass(); });
+    }
+  } else if (!link) {
     el.startError.textContent = t("noLink");
     for (const button of [el.joinVideo, el.joinAudio, el.joinNone]) {
       button.disabled = true;
@@ -1082,5 +1164,7 @@
     el.joinVideo.hidden = true;
     el.joinAudio.hidden = true;
   }
-  show("start", false);
+  if (!(link && link.pass)) {
+    show("start", false);
+  }
 })();
