@@ -236,6 +236,7 @@ class RoomService:
             raise RoomError("bad_room", "give either an invite or (staff) a room id")
         now = self.clock.now()
         if invite is not None:
+            await self.store.read(rooms.check_invite, self.secret, invite, now)  # a used link says so, first
             self._check_not_full(invite, now)  # before a single-use link is spent
             redeemed = await self.store.write(rooms.redeem_invite, self.secret, invite, now)
             room, role = redeemed.room, redeemed.invite.role

@@ -213,12 +213,9 @@ def create_invite(conn: Connection, secret: bytes, room_id: str, now: float, *, 
     return token
 
 
-def redeem_invite(conn: Connection, secret: bytes, token: object, now: float, *,
-                  room_id: str | None = None) -> Redeemed:
-    """Check a link token and spend it; a single-use token is spent by exactly one caller.
-
-    ``room_id`` is the room the link's path names, if any; it must be the token's own room.
-    """
+def check_invite(conn: Connection, secret: bytes, token: object, now: float, *,
+                 room_id: str | None = None) -> Redeemed:
+    """Check a link token without spending it: the reasons :func:`redeem_invite` would refuse it."""
     try:
         invite = invites.verify(token, secret, now)  # type: ignore[arg-type]
     except InviteError as exc:
@@ -238,11 +235,24 @@ def redeem_invite(conn: Connection, secret: bytes, token: object, now: float, *,
     room = require_room(conn, invite.room)
     if row[3] <= now:
         raise RoomError("invite_expired", "this link has expired; ask for a new one")
+    if row[2] and row[4] is not None:
+        raise RoomError("invite_used", "this link has been used already; ask for a new one")
+    return Redeemed(room, invite)
+
+
+def redeem_invite(conn: Connection, secret: bytes, token: object, now: float, *,
+                  room_id: str | None = None) -> Redeemed:
+    """Check a link token and spend it; a single-use token is spent by exactly one caller.
+
+    ``room_id`` is the room the link's path names, if any; it must be the token's own room.
+    """
+    checked = check_invite(conn, secret, token, now, room_id=room_id)
+    digest = token_digest(checked.invite.token_id)
     cur = conn.execute("UPDATE invites SET used_at = coalesce(used_at, ?), uses = uses + 1 "
                        "WHERE digest = ? AND (single_use = 0 OR used_at IS NULL)", (now, digest))
     if cur.rowcount != 1:
         raise RoomError("invite_used", "this link has been used already; ask for a new one")
-    return Redeemed(room, invite)
+    return checked
 
 
 def purge(conn: Connection, now: float, closed_for: float = 30 * 24 * 3600) -> int:

@@ -74,6 +74,9 @@ async def test_call_rings_on_duty_and_accept_gives_one_time_link_and_pass(
     assert names == {"Anna", started["pseudonym"]}
     reuse = await (await citizen(anon, node.port)).request("room.resume", "room.admitted", resume=connect["pass"])
     assert reuse["code"] == "unknown_resume"
+    # the room is full now, and a spent link still says that it is spent (not that the room is full)
+    full = await (await citizen(anon, node.port)).request("room.knock", "room.enter", invite=token)
+    assert full["code"] == "invite_used"
     # the call is on Anna's desk; ending it registers it and closes the room
     mine = await vol.expect("mine", where=lambda f: bool(f["conversations"]))
     assert mine["conversations"][0]["kind"] == "call"
