@@ -100,6 +100,10 @@ class CallService:
             if account_id not in rung or raised:
                 await self.chat._send_all(self.chat._staff_peers([account_id]), self._ring_frame(conv, level, now))
             rung[account_id] = max(at, rung.get(account_id, 0))
+        for account_id in [a for a in rung if a not in targets]:  # went off duty (or away): stop ringing there
+            del rung[account_id]
+            await self.chat._send_all(self.chat._staff_peers([account_id]), {
+                "type": "call.ring_stop", "conversation": conv.id, "reason": "off_duty", "by": None})
 
     async def stop_ringing(self, cid: str, reason: str, by: str | None = None) -> None:
         rung = self.rung.pop(cid, {})

@@ -387,3 +387,18 @@ async def test_link_base_prefers_the_consoles_address_unless_loopback(node: Runn
     calls = node.runner.app[CALLS]
     calls.public_base = "https://fristed.local:8443"
     assert calls.link_base(host) == base
+
+
+async def test_going_off_duty_stops_the_ringing_there(node: RunningNode, http: aiohttp.ClientSession,
+                                                      anon: aiohttp.ClientSession, clock: ManualClock) -> None:
+    anna = await on_duty(node, http, clock, "Anna")
+    bo = await on_duty(node, http, clock, "Bo")
+    _, started = await call(anon, node)
+    cid = started["conversation"]
+    await bo.expect("call.ring", conversation=cid)
+    await bo.send(type="duty.set", on=False)
+    await bo.expect("duty", on=False)
+    await node.runner.app[CALLS].tick()
+    assert (await bo.expect("call.ring_stop", conversation=cid))["reason"] == "off_duty"
+    await anna.settle()
+    assert not anna.seen("call.ring_stop")  # still on duty: still ringing
