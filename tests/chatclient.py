@@ -7,6 +7,8 @@ from typing import Any, Callable
 
 import aiohttp
 
+from tests.conftest import Staff, login
+
 
 class WsClient:
     """Wraps a WebSocket; keeps every frame received so tests can wait for a type or assert absence."""
@@ -71,3 +73,8 @@ async def staff(http: aiohttp.ClientSession, token: str) -> WsClient:
     client = WsClient(ws)
     await client.expect("welcome")
     return client
+
+
+async def signed_in(http: aiohttp.ClientSession, person: Staff) -> WsClient:
+    """``person``'s staff socket, with a bearer token from a fresh login (off duty)."""
+    return await staff(http, str((await login(http, person))["token"]))

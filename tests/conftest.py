@@ -4,7 +4,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import aiohttp
 import pytest
@@ -96,4 +96,20 @@ async def login(http: aiohttp.ClientSession, staff: Staff) -> dict[str, object]:
         assert resp.status == 200, await resp.text()
         data: dict[str, object] = await resp.json()
     staff.clock.advance(30)
+    return data
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def every_day(*spans: str) -> dict[str, list[str]]:
+    """Opening hours with the same spans ("18:00-23:00") on every day of the week."""
+    return {day: list(spans) for day in DAYS}
+
+
+async def put_settings(http: aiohttp.ClientSession, token: str, body: dict[str, Any]) -> dict[str, Any]:
+    """PUT /api/settings with an admin's bearer token; it must succeed."""
+    async with http.put("/api/settings", json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert resp.status == 200, await resp.text()
+        data: dict[str, Any] = await resp.json()
     return data

@@ -324,8 +324,7 @@
   }
 
   function clockTime(ts) {
-    const d = new Date(ts * 1000);
-    return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+    return window.fristedUi.clockTime(ts);
   }
 
   /** The link from the address (#invite=…, #room=… or #pass=…), dropped from the address bar at once. */
@@ -853,7 +852,7 @@
     video.muted = true;        // sound goes through the tile's <audio>, so everyone is heard
     video.playsInline = true;
     video.setAttribute("playsinline", "");
-    const off = make("p", "tile-off");
+    const off = make("p", "tile-off video-off");
     const name = make("p", "tile-name");
     const mic = make("p", "tile-mic");
     const audio = make("audio");

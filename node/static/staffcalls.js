@@ -41,24 +41,7 @@
     left: "Du har forladt opkaldets rum. Opkaldet er ikke afsluttet.",
   };
 
-  const $ = (id) => document.getElementById(id);
-
-  function make(tag, className, text) {
-    return global.fristedUi.make(tag, className, text);
-  }
-
-  function key(conversation) {
-    return String(conversation);
-  }
-
-  function two(n) {
-    return String(n).padStart(2, "0");
-  }
-
-  function clock(ts) {
-    const d = new Date(ts * 1000);
-    return two(d.getHours()) + ":" + two(d.getMinutes());
-  }
+  const { byId: $, make, key, two, clockTime, duration } = global.fristedUi;
 
   function sameDay(a, b) {
     return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
@@ -87,20 +70,8 @@
     const a = new Date(from * 1000);
     const b = new Date(to * 1000);
     const end = sameDay(a, b) || (b - a < 86400000 && b.getHours() * 60 + b.getMinutes() <= a.getHours() * 60 + a.getMinutes())
-      ? clock(to) : dayWord(to) + " " + clock(to);
-    return dayWord(from) + " " + clock(from) + "–" + end;
-  }
-
-  function duration(seconds) {
-    const s = Math.max(0, Math.floor(seconds));
-    if (s < 60) {
-      return s + " s";
-    }
-    const m = Math.floor(s / 60);
-    if (m < 60) {
-      return m + " min " + two(s % 60) + " s";
-    }
-    return Math.floor(m / 60) + " t " + two(m % 60) + " min";
+      ? clockTime(to) : dayWord(to) + " " + clockTime(to);
+    return dayWord(from) + " " + clockTime(from) + "–" + end;
   }
 
   function mediaName(media) {
@@ -1098,7 +1069,7 @@
     let text = this.inHours ? "Inden for åbningstid." : "Uden for åbningstid.";
     const next = this.roster && Number(this.roster.next_open);
     if (!this.inHours && next) {
-      text += " Åbner igen " + dayWord(next) + " kl. " + clock(next) + ".";
+      text += " Åbner igen " + dayWord(next) + " kl. " + clockTime(next) + ".";
     }
     state.textContent = text;
     state.classList.toggle("is-closed", this.inHours === false);
@@ -1194,16 +1165,16 @@
     for (const note of this.notes) {
       const li = make("li", "handover-note");
       li.dataset.note = String(note.id);
-      const head = make("p", "note-head", (note.author || "") + " · " + dayWord(note.ts) + " " + clock(note.ts));
+      const head = make("p", "note-head", (note.author || "") + " · " + dayWord(note.ts) + " " + clockTime(note.ts));
       li.appendChild(head);
       li.appendChild(make("p", "note-text", note.text));
       if (note.expires) {
-        li.appendChild(make("p", "hint handover-expires", "Slettes " + dayWord(note.expires) + " kl. " + clock(note.expires) + "."));
+        li.appendChild(make("p", "hint handover-expires", "Slettes " + dayWord(note.expires) + " kl. " + clockTime(note.expires) + "."));
       }
       if (admin || note.author === this.desk.me.name) {
         const del = make("button", "button button-secondary button-small", "Slet");
         del.type = "button";
-        del.setAttribute("aria-label", "Slet noten fra " + (note.author || "") + " " + clock(note.ts));
+        del.setAttribute("aria-label", "Slet noten fra " + (note.author || "") + " " + clockTime(note.ts));
         del.addEventListener("click", () => this.send({ type: "handover.delete", note: note.id }, { kind: "handover" }));
         li.appendChild(del);
       }

@@ -1,7 +1,7 @@
 /* fristed: the staff desk (queue, conversations, notes, alerts) on top of /ws.
-   Needs /static/api.js. The WebSocket itself is opened through /static/protocol.js (the shared
-   browser client); this file holds page logic only. staff.js calls fristedDesk.start() after login
-   and fristedDesk.stop() at logout. The protocol is docs/api.md section 6. */
+   Needs /static/api.js and /static/ui.js. The WebSocket itself is opened through /static/protocol.js
+   (the shared browser client); this file holds page logic only. staff.js calls fristedDesk.start()
+   after login and fristedDesk.stop() at logout. The protocol is docs/api.md section 6. */
 "use strict";
 
 (function (global) {
@@ -47,32 +47,7 @@
 
   /* ------------------------------------------------------------------ small helpers */
 
-  const $ = (id) => document.getElementById(id);
-
-  function make(tag, className, text) {
-    return window.fristedUi.make(tag, className, text);
-  }
-
-  function key(conversation) {
-    return String(conversation);
-  }
-
-  function clockTime(ts) {
-    const d = new Date(ts * 1000);
-    return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
-  }
-
-  function duration(seconds) {
-    const s = Math.max(0, Math.floor(seconds));
-    if (s < 60) {
-      return s + " s";
-    }
-    const m = Math.floor(s / 60);
-    if (m < 60) {
-      return m + " min " + String(s % 60).padStart(2, "0") + " s";
-    }
-    return Math.floor(m / 60) + " t " + String(m % 60).padStart(2, "0") + " min";
-  }
+  const { byId: $, make, key, clockTime, duration } = global.fristedUi;
 
   function newId(prefix) {
     const bytes = new Uint8Array(6);

@@ -25,10 +25,10 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from node.clock import ManualClock
 from node.server import RunningNode
-from tests.browser.test_chat_page import SPIES, assert_fits_phone, assert_touch_size
+from tests.browser.test_chat_page import SPIES, assert_fits_phone, assert_touch_size, on_duty
 from tests.browser.test_room_page import FRAMES_DECODED, SPY
-from tests.chatclient import WsClient, staff
-from tests.conftest import Staff, base_url, enrol, login, trust_only_ca
+from tests.chatclient import WsClient
+from tests.conftest import Staff, base_url, enrol, every_day, login, put_settings, trust_only_ca
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -70,21 +70,30 @@ async def new_page(browser: Browser, viewport: dict[str, int] | None = None) -> 
     return context, page
 
 
+async def chat_page(browser: Browser, node: RunningNode) -> tuple[BrowserContext, Page]:
+    """The citizen's phone on the chat page."""
+    ctx, page = await new_page(browser)
+    await page.goto(base_url(node) + "/chat")
+    return ctx, page
+
+
 def js_errors(page: Page) -> list[str]:
     # A staff page's first /api/me before login answers 401; that is not the page's fault.
     return [e for e in JS_ERRORS[page] if "status of 401" not in e]
 
 
-async def on_duty(node: RunningNode, http: aiohttp.ClientSession, clock: ManualClock, name: str,
-                  role: str = "staff", duty: bool = True) -> tuple[Staff, WsClient]:
-    person = await enrol(node, clock, name, role)
-    token = str((await login(http, person))["token"])
-    client = await staff(http, token)
-    await client.expect("duty")  # the node's greeting: off duty
-    if duty:
-        await client.send(type="duty.set", on=True)
-        await client.expect("duty", on=True)
-    return person, client
+async def ring_stopped(desk: WsClient, conversation: object, reason: str) -> None:
+    """The desk hears the call stop ringing, for ``reason``."""
+    stop = await desk.expect("call.ring_stop", conversation=conversation)
+    assert stop["reason"] == reason, stop
+
+
+async def close_clean(ctx: BrowserContext, page: Page, *clients: WsClient) -> None:
+    """The page logged no script errors; close its browser and the staff sockets."""
+    assert js_errors(page) == [], js_errors(page)
+    await ctx.close()
+    for client in clients:
+        await client.close()
 
 
 async def answer_danger(page: Page, danger: bool = False) -> None:
@@ -120,9 +129,8 @@ def saved_state(raw: str | None) -> dict[str, Any]:
 
 async def test_call_now_is_answered_and_both_browsers_see_each_other(
         browser: Browser, node: RunningNode, clock: ManualClock, http: aiohttp.ClientSession) -> None:
-    anna, desk = await on_duty(node, http, clock, "Anna")
-    ctx, page = await new_page(browser)
-    await page.goto(base_url(node) + "/chat")
+    anna, desk = await on_duty(node, http, clock, "Anna", role="staff")
+    ctx, page = await chat_page(browser, node)
 
     # Three ways in, in plain words: write, call now, be called back.
     await expect(page.get_by_role("heading", name="Skriv med et menneske")).to_be_visible()
@@ -186,18 +194,14 @@ async def test_call_now_is_answered_and_both_browsers_see_each_other(
     await desk.send(type="chat.end", conversation=cid, topic="Andet")
     await expect(page.get_by_role("heading", name="Opkaldet er slut")).to_be_visible()
     await expect(page.get_by_role("link", name="Tilbage til Fristed")).to_be_visible()
-    assert js_errors(page) == [], js_errors(page)
-    assert js_errors(host) == [], js_errors(host)
-    await host_ctx.close()
-    await ctx.close()
-    await desk.close()
+    await close_clean(ctx, page, desk)
+    await close_clean(host_ctx, host)
 
 
 async def test_declined_switch_to_chat_and_hang_up(browser: Browser, node: RunningNode, clock: ManualClock,
                                                    http: aiohttp.ClientSession) -> None:
-    _, desk = await on_duty(node, http, clock, "Bo")
-    ctx, page = await new_page(browser)
-    await page.goto(base_url(node) + "/chat")
+    _, desk = await on_duty(node, http, clock, "Bo", role="staff")
+    ctx, page = await chat_page(browser, node)
     await answer_danger(page)
 
     # Sound only, then declined: the staff member's own words, and three ways on.
@@ -229,8 +233,7 @@ async def test_declined_switch_to_chat_and_hang_up(browser: Browser, node: Runni
     await page.get_by_role("button", name="Skift til chat").click()
     await expect(page.get_by_role("heading", name="Din samtale")).to_be_visible()
     await expect(page.locator("#queue-position")).to_have_text("Du er den næste i køen.")
-    stop = await desk.expect("call.ring_stop", conversation=cid)
-    assert stop["reason"] == "chat", stop
+    await ring_stopped(desk, cid, "chat")
     saved = saved_state(await page.evaluate(f"sessionStorage.getItem('{STORE_KEY}')"))
     assert (saved.get("k"), saved.get("r")) == ("chat", token), saved
     queue = await desk.expect("queue", where=lambda f: any(i["conversation"] == cid and i["kind"] == "chat"
@@ -260,21 +263,17 @@ async def test_declined_switch_to_chat_and_hang_up(browser: Browser, node: Runni
     await page.get_by_role("button", name="Ring op med kamera").click()
     ring = await desk.expect("call.ring")
     await page.get_by_role("button", name="Læg på").click()
-    stop = await desk.expect("call.ring_stop", conversation=ring["conversation"])
-    assert stop["reason"] == "left", stop
+    await ring_stopped(desk, ring["conversation"], "left")
     await expect(page.locator("#call-over-reason")).to_have_text("Du har lagt på.")
     saved = saved_state(await page.evaluate(f"sessionStorage.getItem('{STORE_KEY}')"))
     assert "r" not in saved, saved
-    assert js_errors(page) == [], js_errors(page)
-    await ctx.close()
-    await desk.close()
+    await close_clean(ctx, page, desk)
 
 
 async def test_long_wait_offers_letterbox_and_emergency_numbers(
         browser: Browser, node: RunningNode, clock: ManualClock, http: aiohttp.ClientSession) -> None:
-    _, desk = await on_duty(node, http, clock, "Clara")
-    ctx, page = await new_page(browser)
-    await page.goto(base_url(node) + "/chat")
+    _, desk = await on_duty(node, http, clock, "Clara", role="staff")
+    ctx, page = await chat_page(browser, node)
     await answer_danger(page)
     await page.get_by_role("button", name="Ring op", exact=True).click()
     await page.get_by_role("button", name="Kun lyd").click()
@@ -305,19 +304,15 @@ async def test_long_wait_offers_letterbox_and_emergency_numbers(
     await page.keyboard.press("Escape")
     await page.wait_for_url(re.compile(r"/exit$"))
     await expect(page).to_have_title(re.compile("Kartoffelsuppe"))  # the neutral page itself has loaded
-    stop = await desk.expect("call.ring_stop", conversation=ring["conversation"])
-    assert stop["reason"] == "left", stop
+    await ring_stopped(desk, ring["conversation"], "left")
     assert await page.evaluate("sessionStorage.length + localStorage.length") == 0
-    assert js_errors(page) == [], js_errors(page)
-    await ctx.close()
-    await desk.close()
+    await close_clean(ctx, page, desk)
 
 
 async def test_call_back_window_reload_and_incoming_ring_answered(
         browser: Browser, node: RunningNode, clock: ManualClock, http: aiohttp.ClientSession) -> None:
-    _, desk = await on_duty(node, http, clock, "Dorte")
-    ctx, page = await new_page(browser)
-    await page.goto(base_url(node) + "/chat")
+    _, desk = await on_duty(node, http, clock, "Dorte", role="staff")
+    ctx, page = await chat_page(browser, node)
     await answer_danger(page)
 
     # "Ring mig op": simple windows, none in the past; sound only is the default.
@@ -373,9 +368,7 @@ async def test_call_back_window_reload_and_incoming_ring_answered(
     # Sound only: the citizen's camera stays off.
     await expect(page.locator("#self-off")).to_be_visible()
     await expect(page.locator("#camera-button")).to_contain_text("Kamera til")
-    assert js_errors(page) == [], js_errors(page)
-    await ctx.close()
-    await desk.close()
+    await close_clean(ctx, page, desk)
 
 
 async def test_out_of_hours_offers_call_back_and_letterbox(
@@ -386,14 +379,11 @@ async def test_out_of_hours_offers_call_back_and_letterbox(
     local = datetime.fromtimestamp(clock.now(), ZoneInfo(ZONE))
     opens = (local + timedelta(hours=5)).replace(minute=0)
     span = f"{opens:%H:%M}-{opens + timedelta(hours=1):%H:%M}"
-    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-    body = {"timezone": ZONE, "opening_hours": {d: [span] for d in days},
+    body = {"timezone": ZONE, "opening_hours": every_day(span),
             "out_of_hours": "Vi har lukket nu. Du kan skrive et brev eller bede os ringe dig op."}
-    async with http.put("/api/settings", json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
-        assert resp.status == 200, await resp.text()
+    await put_settings(http, token, body)
 
-    ctx, page = await new_page(browser)
-    await page.goto(base_url(node) + "/chat")
+    ctx, page = await chat_page(browser, node)
     await expect(page.get_by_role("heading", name="Der er ingen på vagt lige nu")).to_be_visible()
     await expect(page.locator("#closed-hours")).to_have_text(body["out_of_hours"])
     await expect(page.locator("#closed-next")).to_contain_text("Vi åbner igen i")
@@ -418,5 +408,4 @@ async def test_out_of_hours_offers_call_back_and_letterbox(
     # Hanging up a call-back request ends it.
     await page.get_by_role("button", name="Læg på").click()
     await expect(page.locator("#call-over-reason")).to_have_text("Du har lagt på.")
-    assert js_errors(page) == [], js_errors(page)
-    await ctx.close()
+    await close_clean(ctx, page)

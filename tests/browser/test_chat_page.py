@@ -16,8 +16,8 @@ from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 from node.clock import ManualClock
 from node.server import RunningNode
 from node.ws import PEERS
-from tests.chatclient import WsClient, citizen, staff
-from tests.conftest import base_url, enrol, login, trust_only_ca
+from tests.chatclient import WsClient, citizen, signed_in
+from tests.conftest import Staff, base_url, enrol, trust_only_ca
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -69,15 +69,15 @@ async def phone_page(browser: Browser) -> Page:
 
 
 async def on_duty(node: RunningNode, http: aiohttp.ClientSession, clock: ManualClock, name: str,
-                  role: str = "volunteer", duty: bool = True) -> WsClient:
+                  role: str = "volunteer", duty: bool = True) -> tuple[Staff, WsClient]:
+    """A new account and its staff socket, gone on duty (unless ``duty`` is false)."""
     person = await enrol(node, clock, name, role)
-    token = str((await login(http, person))["token"])
-    client = await staff(http, token)
+    client = await signed_in(http, person)
     await client.expect("duty")  # the node's greeting: off duty
     if duty:
         await client.send(type="duty.set", on=True)
         await client.expect("duty", on=True)
-    return client
+    return person, client
 
 
 async def assert_touch_size(*locators: Locator, minimum: float = 44.0) -> None:
@@ -98,7 +98,7 @@ def message(page: Page, kind: str, text: str) -> Locator:
 
 async def test_chat_from_start_to_quick_exit(browser: Browser, node: RunningNode, clock: ManualClock,
                                              http: aiohttp.ClientSession, anon: aiohttp.ClientSession) -> None:
-    anna = await on_duty(node, http, clock, "Anna")
+    _, anna = await on_duty(node, http, clock, "Anna")
     page = await phone_page(browser)
     await page.goto(base_url(node) + "/chat")
 
@@ -220,7 +220,7 @@ async def test_chat_from_start_to_quick_exit(browser: Browser, node: RunningNode
 async def test_small_phone_language_emergency_and_leaving(browser: Browser, node: RunningNode,
                                                           clock: ManualClock,
                                                           http: aiohttp.ClientSession) -> None:
-    bo = await on_duty(node, http, clock, "Bo", role="staff")
+    _, bo = await on_duty(node, http, clock, "Bo", role="staff")
     page = await phone_page(browser)
     await page.goto(base_url(node) + "/chat")
     await expect(page.get_by_role("heading", name="Skriv med et menneske")).to_be_visible()
@@ -322,7 +322,7 @@ async def test_closed_letterbox_round_trip(browser: Browser, node: RunningNode, 
     await expect(page.locator("#answer-messages")).to_contain_text("Jeg kan ikke sove om natten.")
 
     # Staff answer from the letterbox over the WebSocket.
-    clara = await on_duty(node, http, clock, "Clara", role="staff", duty=False)
+    _, clara = await on_duty(node, http, clock, "Clara", role="staff", duty=False)
     letters = await clara.request("letters.list", "letters")
     assert letters["type"] == "letters", letters
     (letter,) = [i for i in letters["items"] if i["text"].startswith("Jeg kan ikke sove")]

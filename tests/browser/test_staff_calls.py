@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -24,7 +23,7 @@ from node.server import RunningNode
 from tests.browser.test_room_page import FRAMES_DECODED, SPY
 from tests.browser.test_staff_page import signed_in_page
 from tests.chatclient import citizen, staff
-from tests.conftest import Staff, base_url, enrol, login
+from tests.conftest import Staff, base_url, enrol, every_day, login, put_settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -59,13 +58,6 @@ async def staff_page(browser: Browser, node: RunningNode, clock: ManualClock, pe
 
 def ring_card(page: Page, conversation: str) -> Locator:
     return page.locator(f'#call-rings li.call-card[data-conversation="{conversation}"]')
-
-
-async def put_settings(http: aiohttp.ClientSession, token: str, body: dict[str, Any]) -> dict[str, Any]:
-    async with http.put("/api/settings", json=body, headers={"Authorization": f"Bearer {token}"}) as resp:
-        assert resp.status == 200, await resp.text()
-        data: dict[str, Any] = await resp.json()
-    return data
 
 
 def no_errors(page: Page) -> None:
@@ -299,8 +291,7 @@ async def test_roster_hours_and_handover_panels(browser: Browser, node: RunningN
     # Open in the evenings only; the node's clock says morning, so the centre is outside its hours.
     local_now = datetime.fromtimestamp(clock.now(), TZ)
     assert 6 <= local_now.hour < 17, local_now
-    await put_settings(http, token, {"opening_hours": {d: ["18:00-23:00"] for d in
-                                                       ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}})
+    await put_settings(http, token, {"opening_hours": every_day("18:00-23:00")})
     admin = await staff_page(browser, node, clock, bo)
     colleague = await staff_page(browser, node, clock, anna, duty=False)
 

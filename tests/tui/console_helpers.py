@@ -46,6 +46,16 @@ async def log_in(pilot: Pilot[Any], app: ConsoleApp, person: Staff) -> None:
     person.clock.advance(30)  # this TOTP step is spent
 
 
+async def log_in_on_duty(pilot: Pilot[Any], app: ConsoleApp, person: Staff) -> MainScreen:
+    """Log in, then go on duty with o; the main view."""
+    await log_in(pilot, app, person)
+    main = app.screen
+    assert isinstance(main, MainScreen)
+    await pilot.press("o")
+    await until(lambda: app.state.on_duty, what="on duty")
+    return main
+
+
 def rings(writes: list[str]) -> tuple[int, list[str]]:
     """How many bells, and the OSC 9 texts, the console wrote to the terminal."""
     bells = writes.count("\a")

@@ -5,8 +5,8 @@ import aiohttp
 
 from node.clock import ManualClock
 from node.server import RunningNode
-from tests.chatclient import citizen, staff
-from tests.conftest import base_url, enrol, login
+from tests.chatclient import citizen, signed_in
+from tests.conftest import base_url, enrol
 from tests.tui.conftest import until
 from tests.tui.console_helpers import log_in
 from tui.app import ConsoleApp
@@ -19,7 +19,7 @@ async def test_escalation_rings_until_the_helper_joins(node: RunningNode, clock:
                                                       anon: aiohttp.ClientSession) -> None:
     bo_person = await enrol(node, clock, "Bo", "staff")
     anna_person = await enrol(node, clock, "Anna", "volunteer")
-    anna = await staff(http, str((await login(http, anna_person))["token"]))
+    anna = await signed_in(http, anna_person)
     await anna.request("duty.set", "duty", on=True)
     writes: list[str] = []
     app = ConsoleApp(base_url(node), pins=pins, writer=writes.append, env={"TMUX": "/tmp/tmux-1000/default,1,0"},

@@ -3,7 +3,7 @@ the duty roster, handover notes and the opening hours."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 import aiohttp
 from textual.pilot import Pilot
@@ -12,10 +12,10 @@ from textual.widgets import Input, OptionList
 from node.chat_ws import CHAT
 from node.clock import ManualClock
 from node.server import RunningNode
-from tests.chatclient import citizen, staff
-from tests.conftest import base_url, enrol, login
+from tests.chatclient import citizen, signed_in, staff
+from tests.conftest import base_url, enrol, every_day, login, put_settings
 from tests.tui.conftest import until
-from tests.tui.console_helpers import fill, log_in, rings
+from tests.tui.console_helpers import fill, log_in, log_in_on_duty, rings
 from tui.app import ConsoleApp
 from tui.calls import ring_stop_text
 from tui.pinning import KnownNodes
@@ -38,6 +38,12 @@ def test_ring_stop_says_who_took_it() -> None:
     assert ring_stop_text("accepted", "Bo", "Lise", "Bo") == "Du tog opkaldet fra Lise."
     assert ring_stop_text("left", None, "Lise", "Bo") == "Lise lagde på."
     assert ring_stop_text("something new", None, "Lise", "Bo") == "Opkaldet fra Lise ringer ikke længere."
+
+
+def console(node: RunningNode, pins: KnownNodes, writer: Callable[[str], object] = lambda s: None,
+            **options: Any) -> ConsoleApp:
+    """A console for ``node`` that repeats its alerts only every ten minutes."""
+    return ConsoleApp(base_url(node), pins=pins, writer=writer, env={}, alert_repeat=600, **options)
 
 
 def notices(app: ConsoleApp) -> list[str]:
@@ -67,13 +73,9 @@ async def test_a_call_rings_and_is_answered_on_a_tablet(node: RunningNode, clock
                                                          anon: aiohttp.ClientSession) -> None:
     anna = await enrol(node, clock, "Anna", "staff")
     writes: list[str] = []
-    app = ConsoleApp(base_url(node), pins=pins, writer=writes.append, env={}, alert_repeat=600)
+    app = console(node, pins, writes.append)
     async with app.run_test(size=SIZE) as pilot:
-        await log_in(pilot, app, anna)
-        main = app.screen
-        assert isinstance(main, MainScreen)
-        await pilot.press("o")
-        await until(lambda: app.state.on_duty, what="on duty")
+        main = await log_in_on_duty(pilot, app, anna)
 
         # a citizen calls: the console rings (bell + OSC 9) and shows the call at the top and in the queue
         lise = await citizen(anon, node.port)
@@ -142,19 +144,14 @@ async def test_decline_and_a_colleague_taking_the_call(node: RunningNode, clock:
                                                        anon: aiohttp.ClientSession) -> None:
     anna = await enrol(node, clock, "Anna", "staff")
     bo_person = await enrol(node, clock, "Bo", "staff")
-    bo = await staff(http, str((await login(http, bo_person))["token"]))
+    bo = await signed_in(http, bo_person)
     await bo.send(type="duty.set", on=True)
     await bo.expect("duty", on=True)
     declines = ["Vi er kun to på vagt i nat. Skriv gerne i chatten.", "Ring igen om en halv time."]
     node.runner.app[CHAT].centre.decline_messages = declines  # the centre's own list, not the defaults
-    writes: list[str] = []
-    app = ConsoleApp(base_url(node), pins=pins, writer=writes.append, env={}, alert_repeat=600)
+    app = console(node, pins)
     async with app.run_test(size=SIZE) as pilot:
-        await log_in(pilot, app, anna)
-        main = app.screen
-        assert isinstance(main, MainScreen)
-        await pilot.press("o")
-        await until(lambda: app.state.on_duty, what="on duty")
+        main = await log_in_on_duty(pilot, app, anna)
 
         # Bo takes Lise's call: the console stops ringing and says who took it
         lise = await citizen(anon, node.port)
@@ -203,14 +200,9 @@ async def test_decline_and_a_colleague_taking_the_call(node: RunningNode, clock:
 async def test_call_backs_are_listed_and_ring_the_citizen(node: RunningNode, clock: ManualClock,
                                                           pins: KnownNodes, anon: aiohttp.ClientSession) -> None:
     anna = await enrol(node, clock, "Anna", "staff")
-    app = ConsoleApp(base_url(node), pins=pins, writer=lambda s: None, env={}, alert_repeat=600,
-                     wallclock=clock.now)
+    app = console(node, pins, wallclock=clock.now)
     async with app.run_test(size=SIZE) as pilot:
-        await log_in(pilot, app, anna)
-        main = app.screen
-        assert isinstance(main, MainScreen)
-        await pilot.press("o")
-        await until(lambda: app.state.on_duty, what="on duty")
+        main = await log_in_on_duty(pilot, app, anna)
 
         # Mette asks to be called back within the next hour
         mette = await citizen(anon, node.port)
@@ -262,17 +254,13 @@ async def test_roster_handover_and_opening_hours(node: RunningNode, clock: Manua
     anna = await enrol(node, clock, "Anna", "staff")
     bo_person = await enrol(node, clock, "Bo", "admin")
     token = str((await login(http, bo_person))["token"])
-    evenings = {day: ["18:00-23:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-    async with http.put("/api/settings", json={"opening_hours": evenings, "timezone": "Europe/Copenhagen"},
-                        headers={"Authorization": f"Bearer {token}"}) as resp:
-        assert resp.status == 200, await resp.text()
+    await put_settings(http, token, {"opening_hours": every_day("18:00-23:00"), "timezone": "Europe/Copenhagen"})
     bo = await staff(http, token)
     await bo.request("handover.add", "handover", text="Printeren på kontoret virker ikke")
     now = int(clock.now())
     planned = await bo.request("roster.add", "roster", name="Anna", **{"from": now - 60, "to": now + 8 * 3600})
     assert planned["type"] == "roster" and planned["in_hours"] is False, planned
-    app = ConsoleApp(base_url(node), pins=pins, writer=lambda s: None, env={}, alert_repeat=600,
-                     wallclock=clock.now)
+    app = console(node, pins, wallclock=clock.now)
     async with app.run_test(size=SIZE) as pilot:
         await log_in(pilot, app, anna)
 

@@ -8,8 +8,8 @@ from textual.widgets import Input, OptionList
 
 from node.clock import ManualClock
 from node.server import RunningNode
-from tests.chatclient import citizen, staff
-from tests.conftest import base_url, enrol, login
+from tests.chatclient import citizen, signed_in
+from tests.conftest import base_url, enrol
 from tests.tui.conftest import until
 from tests.tui.console_helpers import fill, log_in, rings, type_text
 from tui.app import ConsoleApp
@@ -26,7 +26,7 @@ async def test_a_night_shift(node: RunningNode, clock: ManualClock, pins: KnownN
                              http: aiohttp.ClientSession, anon: aiohttp.ClientSession) -> None:
     anna = await enrol(node, clock, "Anna", "volunteer")
     bo_person = await enrol(node, clock, "Bo", "staff")
-    bo = await staff(http, str((await login(http, bo_person))["token"]))
+    bo = await signed_in(http, bo_person)
     await bo.request("duty.set", "duty", on=True)
     writes: list[str] = []
     app = ConsoleApp(base_url(node), pins=pins, writer=writes.append, env={}, alert_repeat=600)
