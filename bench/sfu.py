@@ -14,6 +14,8 @@ their own CPU for the same window, so the run shows whether the load actually go
 
     .venv/bin/python bench/sfu.py                 # ratio scenario + 10-person room, 75-95 s
     .venv/bin/python bench/sfu.py --measure 15 --publishers 2 --subscribers 3 --per-process 3
+    .venv/bin/python bench/sfu.py --scenarios room increment   # any of ratio, room, increment
+    SFU_BENCH_PROFILE=1 .venv/bin/python bench/sfu.py ...      # cProfile (CPU time) of the forwarder
 """
 from __future__ import annotations
 
@@ -88,11 +90,34 @@ def _cpu() -> float:
     return t.user + t.system
 
 
+def _sys_cpu() -> float:
+    """Kernel time alone: on one host it includes delivering each sent datagram to its receiver."""
+    return os.times().system
+
+
 def _udp_drops() -> int:
     """System-wide UDP receive-buffer drops (every process on the machine, not just this bench)."""
     with open("/proc/net/snmp") as f:
         rows = [line.split() for line in f if line.startswith("Udp:")]
     return int(dict(zip(rows[0][1:], rows[1][1:]))["RcvbufErrors"])
+
+
+def _own_udp_drops() -> int:
+    """Receive-buffer drops on this process's own UDP sockets (the last column of /proc/net/udp)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    drops = 0
+    for path in ("/proc/net/udp", "/proc/net/udp6"):
+        with open(path) as f:
+            next(f)
+            drops += sum(int(cols[-1]) for cols in map(str.split, f) if cols[9] in inodes)
+    return drops
 
 
 def _loadavg() -> str:
@@ -127,13 +152,15 @@ async def serve(mode: str) -> None:
             elif op == "answer":
                 await room.answer(msg["pid"], msg["sdp"])
             elif op == "cpu":
-                sent = received = 0
+                sent = received = expected = 0
                 if mode == "rtp":
                     pubs = [pub for pid in room.participants for pub in room.participant(pid).publications]
                     sent = sum(leg.sent for pub in pubs for leg in pub.legs)
                     received = sum(getattr(pub, "packets", 0) for pub in pubs)
-                send(writer, {"id": msg["id"], "cpu": _cpu(), "wall": time.monotonic(), "rss": _rss_mb(),
-                              "sent": sent, "received": received})
+                    expected = sum(pub.reception()[0] for pub in pubs)  # by sequence number
+                send(writer, {"id": msg["id"], "cpu": _cpu(), "sys": _sys_cpu(), "wall": time.monotonic(), "rss": _rss_mb(),
+                              "sent": sent, "received": received, "expected": expected,
+                              "drops": _own_udp_drops()})
             elif op == "quit":
                 await room.close()
                 done.set()
@@ -297,7 +324,10 @@ async def _worker(conn: Any, port: int, roster: list[dict[str, Any]], clip: str,
             streams = [(pid, kind, key, FRAMES.get(key, 0), PACKETS.get(key, 0))
                        for pid, p in peers.items() for key, kind in p.streams.items()]
             sent = [(pid, t.kind, t.i) for pid, p in peers.items() for t in p.sending]  # frames the sources gave
-            conn.send({"wall": time.monotonic(), "cpu": _cpu(), "streams": streams, "sent": sent})
+            rtp_sent = sum(t.sender._RTCRtpSender__packet_count for p in peers.values()
+                           for t in p.pc.getTransceivers() if t.sender.track in p.sending)
+            conn.send({"wall": time.monotonic(), "cpu": _cpu(), "streams": streams, "sent": sent, "rtp_sent": rtp_sent,
+                       "drops": _own_udp_drops()})
         elif msg[0] == "quit":
             for p in peers.values():
                 await p.pc.close()
@@ -372,6 +402,7 @@ async def run_scenario(mode: str, name: str, roster: list[dict[str, Any]], clip:
     load1, drops1 = _loadavg(), _udp_drops()
     wall = b["wall"] - a["wall"]
     cores = (b["cpu"] - a["cpu"]) / wall
+    sys_cores = (b["sys"] - a["sys"]) / wall
     streams: dict[str, list[tuple[float, float]]] = {"video": [], "audio": []}  # (frames/s, packets/s)
     for x, y in zip(wa, wb):
         before = {key: (fr, pk) for pid, kind, key, fr, pk in x["streams"]}
@@ -393,7 +424,10 @@ async def run_scenario(mode: str, name: str, roster: list[dict[str, Any]], clip:
         await asyncio.get_running_loop().run_in_executor(None, proc.join, 10)
     await fwd.stop()
     pps = (b["sent"] - a["sent"]) / wall
-    return {"mode": mode, "name": name, "cores": cores, "pps": pps, "in_pps": (b["received"] - a["received"]) / wall, "video_streams": video_streams,
+    rtp_sent = sum(y["rtp_sent"] - x["rtp_sent"] for x, y in zip(wa, wb)) / wall
+    return {"mode": mode, "name": name, "cores": cores, "sys_cores": sys_cores, "pps": pps, "in_pps": (b["received"] - a["received"]) / wall,
+            "in_expected": (b["expected"] - a["expected"]) / wall, "rtp_sent": rtp_sent,
+            "own_drops": ((b["drops"] - a["drops"]) / wall, sum(y["drops"] - x["drops"] for x, y in zip(wa, wb)) / wall), "video_streams": video_streams,
             "audio_streams": audio_streams, "streams": streams, "published": published, "rss": b["rss"], "workers": worker_cpu,
             "groups": [len(g) for g in groups], "load": (load0, load1),
             "udp_drops": (drops1 - drops0) / wall, "wall": wall}
@@ -411,11 +445,13 @@ def show(r: dict[str, Any]) -> bool:
     per = r["cores"] / max(1, r["video_streams"] + r["audio_streams"])
     print(f"  {r['name']:<22} {r['mode']:<9} forwarder {r['cores']*100:6.1f} % of a core over {r['wall']:.1f} s, "
           f"RSS {r['rss']:.0f} MB, {per*1e3:.2f} mcore per output stream "
-          f"({r['video_streams']} video + {r['audio_streams']} audio expected)", flush=True)
+          f"({r['video_streams']} video + {r['audio_streams']} audio expected); kernel (sys) share "
+          f"{r['sys_cores']*100:.1f} % of a core", flush=True)
     print(f"    client workers: {len(r['groups'])} processes of {r['groups']} participants, CPU "
           + ", ".join(f"{c*100:.0f} %" for c in r["workers"])
-          + f"; load average {r['load'][0]} -> {r['load'][1]}; UDP receive-buffer drops (whole machine) "
-          f"{r['udp_drops']:.0f}/s", flush=True)
+          + f"; load average {r['load'][0]} -> {r['load'][1]}; UDP receive-buffer drops: whole machine "
+          f"{r['udp_drops']:.0f}/s, forwarder's sockets {r['own_drops'][0]:.0f}/s, client workers' sockets "
+          f"{r['own_drops'][1]:.0f}/s", flush=True)
     pub = r["published"]
     print(f"    publishers' sources handed the senders: video {_dist(pub['video'])} fps"
           + (f", audio {_dist(pub['audio'])} frames/s" if pub["audio"] else ""), flush=True)
@@ -425,6 +461,8 @@ def show(r: dict[str, Any]) -> bool:
         print(f"    audio: {len(au)} streams received, frames/s {_dist([s[0] for s in au])}", flush=True)
     print("    video fps per stream: " + " ".join(f"{s[0]:.1f}" for s in v), flush=True)
     if r["pps"]:
+        print(f"    publishers' senders sent {r['rtp_sent']:.0f} RTP packets/s; the forwarder's receivers expected "
+              f"{r['in_expected']:.0f}/s by sequence number", flush=True)
         print(f"    forwarder received {r['in_pps']:.0f} packets/s from publishers, sent {r['pps']:.0f} packets/s ({r['cores'] / r['pps'] * 1e6:.0f} us of CPU each, "
               f"everything in the process divided by forwarded packets); clients received "
               f"{sum(s[1] for s in v + au):.0f} packets/s", flush=True)
@@ -465,38 +503,73 @@ async def main(args: argparse.Namespace) -> None:
               f"(~{est / VIDEO_FPS:.1f} per frame); libvpx target {kbps:.0f} kbit/s, attempt {attempt + 1}, "
               f"{time.monotonic() - t0:.1f} s", flush=True)
 
-        k, m = args.publishers, args.subscribers
-        print(f"\n1) {k} video publishers x {m} subscribers ({k*m} video streams to subscribers; the Room also "
-              f"forwards the publishers' video to each other, {k*(k-1)} more), "
-              f"warm-up {args.warmup:.0f} s, measured {args.measure:.0f} s", flush=True)
-        results, valid, out = {}, {}, {}
-        for mode in ("rtp", "transcode"):
-            roster = [{"pid": f"p{i}", "video": True, "audio": False} for i in range(k)]
-            recv = [f"p{i}" for i in range(k)] if mode == "transcode" else []
-            roster += [{"pid": f"s{j}", "video": False, "audio": False, "recv": recv} for j in range(m)]
-            # the Room also forwards each publisher's video to the other publishers; the relay does not
-            out[mode] = k * m + (k * (k - 1) if mode == "rtp" else 0)
-            results[mode] = await run_scenario(mode, f"{k}x{m} video", roster, clip, args.per_process,
-                                               args.warmup, args.measure, out[mode], 0, args.full_receivers)
-            valid[mode] = show(results[mode])
-        ratio = (results["transcode"]["cores"] / out["transcode"]) / (results["rtp"]["cores"] / out["rtp"])
-        print(f"  => forwarding is {ratio:.1f}x cheaper per forwarded stream than decode/re-encode "
-              f"(target >= 60x){'' if all(valid.values()) else '  [NOT VALID: load not fully delivered]'}",
-              flush=True)
-        if valid["rtp"] and not valid["transcode"]:
-            print("     (the relay delivered less than the full rate, so its cost and the ratio are understated)",
-                  flush=True)
-
-        print("\n2) 10-person room: 6 cameras (360p) + 10 microphones, everyone subscribes, max_video 6",
-              flush=True)
-        roster = [{"pid": f"c{i}", "video": i < 6, "audio": True} for i in range(10)]
-        video_out = 6 * 5 + 4 * 6
-        room = await run_scenario("rtp", "10-person room", roster, clip, args.per_process, args.warmup,
-                                  args.measure, video_out, 10 * 9, args.full_receivers)
-        ok = show(room)
-        print(f"  => {room['cores']*100:.1f} % of one core (target < 25 %)"
-              f"{'' if ok else '  [NOT VALID: load not fully delivered]'}", flush=True)
+        if "ratio" in args.scenarios:
+            await ratio_scenario(args, clip)
+        if "room" in args.scenarios:
+            await room_scenario(args, clip)
+        if "increment" in args.scenarios:
+            await increment_scenario(args, clip)
     print(f"end {time.strftime('%H:%M:%S')}, load average {_loadavg()}", flush=True)
+
+
+async def ratio_scenario(args: argparse.Namespace, clip: Path) -> None:
+    """Scenario 1: the Room against the transcode relay for the same publishers and subscribers."""
+    k, m = args.publishers, args.subscribers
+    print(f"\n1) {k} video publishers x {m} subscribers ({k*m} video streams to subscribers; the Room also "
+          f"forwards the publishers' video to each other, {k*(k-1)} more), "
+          f"warm-up {args.warmup:.0f} s, measured {args.measure:.0f} s", flush=True)
+    results, valid, out = {}, {}, {}
+    for mode in ("rtp", "transcode"):
+        roster = [{"pid": f"p{i}", "video": True, "audio": False} for i in range(k)]
+        recv = [f"p{i}" for i in range(k)] if mode == "transcode" else []
+        roster += [{"pid": f"s{j}", "video": False, "audio": False, "recv": recv} for j in range(m)]
+        # the Room also forwards each publisher's video to the other publishers; the relay does not
+        out[mode] = k * m + (k * (k - 1) if mode == "rtp" else 0)
+        results[mode] = await run_scenario(mode, f"{k}x{m} video", roster, clip, args.per_process,
+                                           args.warmup, args.measure, out[mode], 0, args.full_receivers)
+        valid[mode] = show(results[mode])
+    ratio = (results["transcode"]["cores"] / out["transcode"]) / (results["rtp"]["cores"] / out["rtp"])
+    print(f"  => forwarding is {ratio:.1f}x cheaper per forwarded stream than decode/re-encode "
+          f"(target >= 60x){'' if all(valid.values()) else '  [NOT VALID: load not fully delivered]'}",
+          flush=True)
+    if valid["rtp"] and not valid["transcode"]:
+        print("     (the relay delivered less than the full rate, so its cost and the ratio are understated)",
+              flush=True)
+
+
+async def room_scenario(args: argparse.Namespace, clip: Path) -> None:
+    """Scenario 2: a 10-person room through the Room alone."""
+    print("\n2) 10-person room: 6 cameras (360p) + 10 microphones, everyone subscribes, max_video 6",
+          flush=True)
+    roster = [{"pid": f"c{i}", "video": i < 6, "audio": True} for i in range(10)]
+    video_out = 6 * 5 + 4 * 6
+    room = await run_scenario("rtp", "10-person room", roster, clip, args.per_process, args.warmup,
+                              args.measure, video_out, 10 * 9, args.full_receivers)
+    ok = show(room)
+    print(f"  => {room['cores']*100:.1f} % of one core (target < 25 %)"
+          f"{'' if ok else '  [NOT VALID: load not fully delivered]'}", flush=True)
+
+
+async def increment_scenario(args: argparse.Namespace, clip: Path) -> None:
+    """Scenario 3: the Room's added CPU per added forwarded packet (--subscribers, then three times as many).
+
+    The same publishers and packets in; only the legs differ. This is the figure research
+    anchors-webrtc.md 1.5 derived (~14 us per forwarded packet): it leaves out what each received
+    packet costs, which the per-packet figures of scenarios 1 and 2 share among few legs.
+    """
+    k = args.publishers
+    runs = []
+    for m in (args.subscribers, 3 * args.subscribers):
+        print(f"\n3) incremental cost: {k} video publishers x {m} subscribers, Room only", flush=True)
+        roster = [{"pid": f"p{i}", "video": True, "audio": False} for i in range(k)]
+        roster += [{"pid": f"s{j}", "video": False, "audio": False, "recv": []} for j in range(m)]
+        r = await run_scenario("rtp", f"{k}x{m} video", roster, clip, args.per_process, args.warmup, args.measure,
+                               k * m + k * (k - 1), 0, args.full_receivers)
+        runs.append((r, show(r)))
+    (a, ok_a), (b, ok_b) = runs
+    extra = (b["cores"] - a["cores"]) / (b["pps"] - a["pps"])
+    print(f"  => {extra * 1e6:.1f} us of CPU per added forwarded packet ({a['pps']:.0f} -> {b['pps']:.0f} packets/s)"
+          f"{'' if ok_a and ok_b else '  [NOT VALID: load not fully delivered]'}", flush=True)
 
 
 if __name__ == "__main__":
@@ -508,6 +581,10 @@ if __name__ == "__main__":
     parser.add_argument("--full-receivers", action="store_true",
                         help="client receivers run aiortc's jitter buffer/NACK/REMB path (frames counted when "
                              "complete) instead of only counting packets and marker bits; costs the clients more")
+    parser.add_argument("--scenarios", nargs="+", choices=["ratio", "room", "increment"], default=["ratio", "room"],
+                        help="ratio: the Room against the transcode relay (--publishers x --subscribers); "
+                             "room: the 10-person room; increment: the Room's CPU per added forwarded packet, "
+                             "from --subscribers to three times as many")
     parser.add_argument("--warmup", type=float, default=6.0)
     parser.add_argument("--measure", type=float, default=15.0)
     a = parser.parse_args()
@@ -515,9 +592,11 @@ if __name__ == "__main__":
         import cProfile
         import pstats
 
-        prof = cProfile.Profile()
+        # CPU time, not wall time: on a shared machine a wall-clock profile charges a sendto() with
+        # the time other processes ran after it woke them
+        prof = cProfile.Profile(time.process_time)
         prof.runcall(asyncio.run, serve(a.serve))
-        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(30)
     elif a.serve:
         asyncio.run(serve(a.serve))
     else:

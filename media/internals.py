@@ -43,7 +43,6 @@ TX_RTX_SSRC = "_rtx_ssrc"
 TX_STREAM_ID = "_stream_id"
 TX_TRACK_ID = "_track_id"
 TX_HANDLE_RTCP = "_handle_rtcp_packet"  # async (packet) -> None, replaced per instance
-TX_EXT_MAP = "_RTCRtpSender__rtp_header_extensions_map"  # rtp.HeaderExtensionsMap
 # sender-report state read by RTCRtpSender._run_rtcp (we keep it current ourselves)
 TX_NTP_TIMESTAMP = "_RTCRtpSender__ntp_timestamp"
 TX_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
@@ -52,6 +51,24 @@ TX_PACKET_COUNT = "_RTCRtpSender__packet_count"
 
 # --- RTCDtlsTransport -------------------------------------------------------------------------
 DTLS_SEND_RTP = "_send_rtp"  # async (bytes) -> None: SRTP/SRTCP protect and send
+# media.sfu writes forwarded RTP (and retransmissions) itself, as _send_rtp does but without its
+# await chain: it checks the state, protects with the transport's SRTP session and writes to the
+# ICE connection's selected pair. Its source is checked below (DTLS_SEND_RTP_SOURCE); the DTLS
+# transport's own packet/byte counters (getStats "transport") do not count those packets
+DTLS_STATE = "_state"  # rtcdtlstransport.State; forwarded RTP only while State.CONNECTED
+DTLS_TX_SRTP = "_tx_srtp"  # pylibsrtp.Session, set when the handshake completes
+DTLS_SEND_RTP_SOURCE = ("if self._state != State.CONNECTED:", "data = self._tx_srtp.protect(data)",
+                        "await self.transport._send(data)")
+
+# --- RTCIceTransport and aioice ----------------------------------------------------------------
+ICE_CONNECTION = "_connection"  # aioice.Connection of an RTCIceTransport
+ICE_NOMINATED = "_nominated"  # dict[component, CandidatePair]: the selected pair per component
+# CandidatePair.protocol (StunProtocol) and CandidatePair.remote_addr are public attributes;
+# StunProtocol.send_data is `self.transport.sendto(data, addr)`, a synchronous datagram write
+# (an asyncio transport, or aioice.turn.TurnTransport for a relayed candidate)
+ICE_SEND_SOURCE = {"Connection.sendto": ("active_pair = self._nominated.get(component)",
+                                         "await active_pair.protocol.send_data(data, active_pair.remote_addr)"),
+                   "StunProtocol.send_data": ("self.transport.sendto(data, addr)",)}
 
 # --- RTCRtpTransceiver ------------------------------------------------------------------------
 TRANSCEIVER_CODECS = "_codecs"  # negotiated codecs, set by setRemoteDescription
@@ -69,7 +86,7 @@ ICE_GATHER_SOURCE = ("asyncio.get_running_loop()", "loop.create_datagram_endpoin
 
 _RECEIVER_ATTRS = (RX_ENABLED, RX_CODECS, RX_RTX_SSRC, RX_NACK_GENERATOR, RX_REMOTE_STREAMS, RX_RTCP_SSRC,
                    RX_BITRATE_ESTIMATOR, RX_DECODER_THREAD)
-_SENDER_ATTRS = (TX_SSRC, TX_RTX_SSRC, TX_STREAM_ID, TX_TRACK_ID, TX_EXT_MAP, TX_NTP_TIMESTAMP,
+_SENDER_ATTRS = (TX_SSRC, TX_RTX_SSRC, TX_STREAM_ID, TX_TRACK_ID, TX_NTP_TIMESTAMP,
                  TX_RTP_TIMESTAMP, TX_OCTET_COUNT, TX_PACKET_COUNT)
 _METHODS: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (RTCRtpReceiver, RX_HANDLE_RTP, ("self", "packet", "arrival_time_ms")),
@@ -116,6 +133,8 @@ def problems() -> list[str]:
         if not inspect.iscoroutinefunction(fn) and name not in (RX_STOP_DECODER, "add", TRANSCEIVER_GET_MLINE_INDEX):
             found.append(f"{cls.__name__}.{name} is no longer a coroutine function")
 
+    found.extend(_source_problems())
+
     gather = getattr(aioice.Connection, ICE_GATHER_HOST, None)
     if gather is None:
         found.append(f"aioice.Connection.{ICE_GATHER_HOST} is gone (media.ports binds host candidates through it)")
@@ -150,9 +169,37 @@ def problems() -> list[str]:
                 found.append(f"RTCRtpTransceiver has no method {TRANSCEIVER_GET_MLINE_INDEX}")
         if not hasattr(rx, RX_STOP_DECODER):
             found.append(f"RTCRtpReceiver has no method {RX_STOP_DECODER}")
+        for attr in (DTLS_STATE, DTLS_TX_SRTP):
+            if not hasattr(dtls, attr):
+                found.append(f"RTCDtlsTransport has no attribute {attr}")
+        connection = getattr(ice, ICE_CONNECTION, None)
+        if not isinstance(getattr(connection, ICE_NOMINATED, None), dict):
+            found.append(f"RTCIceTransport.{ICE_CONNECTION}.{ICE_NOMINATED} is not a dict of selected pairs")
         await ice.stop()
 
     asyncio.run(build()) if not _loop_running() else found.append("check() needs no running loop")
+    return found
+
+
+def _source_problems() -> list[str]:
+    """The send path media.sfu reproduces, checked in aiortc's and aioice's own source."""
+    from aioice.ice import CandidatePair, Connection, StunProtocol
+    from aiortc.rtcdtlstransport import State
+
+    found = []
+    sources = {"RTCDtlsTransport._send_rtp": (getattr(RTCDtlsTransport, DTLS_SEND_RTP), DTLS_SEND_RTP_SOURCE),
+               "Connection.sendto": (Connection.sendto, ICE_SEND_SOURCE["Connection.sendto"]),
+               "StunProtocol.send_data": (StunProtocol.send_data, ICE_SEND_SOURCE["StunProtocol.send_data"])}
+    for name, (fn, needles) in sources.items():
+        source = inspect.getsource(fn)
+        found += [f"{name} no longer contains {n!r}: media.sfu's send path must follow it" for n in needles
+                  if n not in source]
+    if not hasattr(State, "CONNECTED"):
+        found.append("aiortc.rtcdtlstransport.State has no CONNECTED")
+    if not isinstance(inspect.getattr_static(CandidatePair, "remote_addr", None), property):
+        found.append("aioice CandidatePair.remote_addr is no longer a property")
+    if "self.protocol = protocol" not in inspect.getsource(CandidatePair.__init__):
+        found.append("aioice CandidatePair no longer keeps its protocol in .protocol")
     return found
 
 

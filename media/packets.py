@@ -1,12 +1,19 @@
-"""Small pieces of the packet path: keyframe detection, per-leg history, sequence/timestamp maps.
+"""Small pieces of the packet path: keyframe detection, per-leg history, sequence/timestamp maps,
+and the per-leg RTP writer.
 
 Nothing here touches aiortc internals or the network; `media.sfu` composes them.
 """
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterable
 from typing import Generic, Optional, TypeVar
 
 T = TypeVar("T")
+
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 
 
 def is_keyframe_start(codec_name: str, payload: bytes) -> bool:
@@ -67,20 +74,71 @@ def _h264_has_idr(p: bytes) -> bool:
 class PacketHistory(Generic[T]):
     """The last `size` packets sent on one leg, by outgoing sequence number (for NACKs)."""
 
-    __slots__ = ("size", "_slots")
+    __slots__ = ("_items", "_seqs", "size")
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
-        self._slots: list[Optional[tuple[int, T]]] = [None] * size
+        self._seqs: list[int] = [-1] * size
+        self._items: list[T | None] = [None] * size
 
     def put(self, seq: int, item: T) -> None:
-        self._slots[seq % self.size] = (seq, item)
+        i = seq % self.size
+        self._seqs[i] = seq
+        self._items[i] = item
 
-    def get(self, seq: int) -> Optional[T]:
-        slot = self._slots[seq % self.size]
-        if slot is not None and slot[0] == seq:
-            return slot[1]
-        return None
+    def get(self, seq: int) -> T | None:
+        i = seq % self.size
+        return self._items[i] if self._seqs[i] == seq else None
+
+
+_RTP_HEADER = struct.Struct("!BBHII")
+_RTP_HEADER_EXT = struct.Struct("!BBHIIHH")
+_PADDING = (b"", b"\0\0\0", b"\0\0", b"\0")  # by len(extensions) % 4
+
+
+class RtpWriter:
+    """Serializes the RTP packets of one leg, with its MID and its negotiated extension ids.
+
+    It writes the header extensions aiortc offers on a forwarded m-line: the leg's MID, and the
+    publisher's abs-send-time and ssrc-audio-level values, in the same bytes as aiortc's
+    `RtpPacket.serialize` (RFC 8285 one-byte form). The leg uses the two-byte form for all its
+    packets if an id is above 14 or the MID longer than 16 bytes (aiortc decides per packet, from
+    the elements present). Other extensions are never negotiated on a leg and are not written;
+    padding is not forwarded.
+    """
+
+    __slots__ = ("_abs", "_level", "_mid", "_profile")
+
+    def __init__(self, mid: str | None, extensions: Iterable[tuple[int, str]]) -> None:
+        ids = {uri: ext_id for ext_id, uri in extensions}
+        mid_id = ids.get(MID_URI)
+        mid_bytes = mid.encode("utf8") if mid else b""
+        two_byte = any(ext_id > 14 for ext_id in ids.values()) or (bool(mid_id) and len(mid_bytes) > 16)
+        self._profile = 0x1000 if two_byte else 0xBEDE
+        self._mid = self._element(mid_id, len(mid_bytes), two_byte) + mid_bytes if mid_id and mid_bytes else b""
+        self._abs = self._element(ids.get(ABS_SEND_TIME_URI), 3, two_byte)
+        self._level = self._element(ids.get(AUDIO_LEVEL_URI), 1, two_byte)
+
+    @staticmethod
+    def _element(ext_id: int | None, length: int, two_byte: bool) -> bytes:
+        """An extension element's header (id and length), or b"" if the id is not negotiated."""
+        if not ext_id:
+            return b""
+        return bytes((ext_id, length)) if two_byte else bytes(((ext_id << 4) | (length - 1),))
+
+    def write(self, payload_type: int, marker: int, seq: int, timestamp: int, ssrc: int, payload: bytes,
+              abs_send_time: int | None, audio_level: tuple[bool, int] | None) -> bytes:
+        """One RTP packet: the fixed header, this leg's extensions, the payload."""
+        ext = self._mid
+        if abs_send_time is not None and self._abs:
+            ext += self._abs + (abs_send_time & 0xFFFFFF).to_bytes(3, "big")
+        if audio_level is not None and self._level:
+            ext += self._level + bytes(((0x80 if audio_level[0] else 0) | (audio_level[1] & 0x7F),))
+        if not ext:
+            return _RTP_HEADER.pack(0x80, (marker << 7) | payload_type, seq, timestamp, ssrc) + payload
+        ext += _PADDING[len(ext) & 3]
+        return _RTP_HEADER_EXT.pack(0x90, (marker << 7) | payload_type, seq, timestamp, ssrc, self._profile,
+                                    len(ext) >> 2) + ext + payload
 
 
 def seq_newer_or_equal(a: int, b: int) -> bool:

@@ -3,8 +3,9 @@
 Media is forwarded as RTP packets and never decoded, re-encoded or written anywhere. Each
 publisher's incoming RTP is intercepted in its `RTCRtpReceiver` (the decoder thread is stopped the
 moment aiortc starts it and is never fed), rewritten per subscriber (SSRC, sequence number,
-timestamp, payload type, header-extension ids, MID) and written through the subscriber's
-DTLS transport, which SRTP-protects it. The private aiortc names this needs are in
+timestamp, payload type, header-extension ids, MID; serialized by `media.packets.RtpWriter`),
+SRTP-protected with the subscriber's DTLS transport's session and written straight to its selected
+ICE pair (see `_Wire`). The private aiortc names this needs are in
 `media.internals` and are checked by `tests/media/test_internals.py` against aiortc 1.16.0.
 
 Interface for the node (signalling is the node's business; this module never imports `node`)::
@@ -47,9 +48,10 @@ Interface for the node (signalling is the node's business; this module never imp
   retransmitted as RTX when negotiated); PLI from subscribers is relayed to the publisher at most
   once per `keyframe_interval` seconds per publisher stream (a request inside the window is sent
   when the window ends, never dropped); a leg that starts or resumes waits for a keyframe and asks
-  for one. Receiver reports: aiortc's receiver sends RR (and REMB) to each publisher from the
-  statistics this hook keeps; each subscriber leg's sender sends SR with the forwarded counts and
-  timestamps and takes the subscriber's RR into its stats.
+  for one. Receiver reports: aiortc's receiver sends RR (and REMB, at most once a second unless
+  the estimate falls by 3 %) to each publisher from the statistics this hook keeps; each
+  subscriber leg's sender sends SR with the forwarded counts and timestamps and takes the
+  subscriber's RR into its stats.
 """
 from __future__ import annotations
 
@@ -62,6 +64,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
+from aioice.ice import CandidatePair
 from aiortc import (
     RTCConfiguration,
     RTCIceServer,
@@ -73,6 +76,7 @@ from aiortc import clock, sdp
 from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
     RTCRtpHeaderExtensionParameters,
@@ -91,12 +95,11 @@ from aiortc.rtp import (
     RtpPacket,
     pack_remb_fci,
     unwrap_rtx,
-    wrap_rtx,
 )
 
 from media import internals as ix
 from media import ports
-from media.packets import PacketHistory, StreamMap, is_keyframe_start
+from media.packets import PacketHistory, RtpWriter, StreamMap, is_keyframe_start
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +111,8 @@ STICKY = 3.0  # s of preference for a video already forwarded to a subscriber
 # s the room waits for a joining client's own connectivity checks before it acts on the client's
 # end-of-candidates (see `_split_end_of_candidates`)
 ICE_GRACE = 10.0
+REMB_INTERVAL = 1.0  # s between REMB reports to a publisher, unless the estimate falls
+REMB_DROP = 0.97  # ... below this share of the last one sent, which is reported at once
 
 
 class _SilentTrack(MediaStreamTrack):
@@ -154,6 +159,30 @@ async def _end_of_candidates_later(pc: RTCPeerConnection) -> None:
     for ice in transports:
         if ice.state != "closed":
             await ice.addRemoteCandidate(None)
+
+
+class _Wire:
+    """Writes one connection's forwarded RTP: SRTP-protect, then send on the selected ICE pair.
+
+    It does what `RTCDtlsTransport._send_rtp` does, without that path's four nested coroutines
+    per packet (`media.internals` checks the source it follows). A packet is dropped while the
+    transport is not connected or no pair is selected, where aiortc's path raised ConnectionError.
+    """
+
+    __slots__ = ("_dtls", "_nominated")
+
+    def __init__(self, dtls: RTCDtlsTransport) -> None:
+        self._dtls = dtls
+        connection = ix.get(dtls.transport, ix.ICE_CONNECTION)
+        self._nominated: dict[int, CandidatePair] = ix.get(connection, ix.ICE_NOMINATED)
+
+    def send(self, data: bytes) -> None:
+        dtls = self._dtls
+        if getattr(dtls, ix.DTLS_STATE) is not State.CONNECTED:
+            return
+        pair = self._nominated.get(1)
+        if pair is not None:
+            pair.protocol.transport.sendto(getattr(dtls, ix.DTLS_TX_SRTP).protect(data), pair.remote_addr)
 
 
 def _primary_codec(codecs: Sequence[RTCRtpCodecParameters]) -> Optional[RTCRtpCodecParameters]:
@@ -286,6 +315,7 @@ class Publication:
         self._pli_timer: Optional[asyncio.TimerHandle] = None
         self._level_seen = False
         self._last_audio = -1e9
+        self._last_remb = (-1e9, 0)  # (loop time, bitrate) of the last REMB sent
         self._loop = asyncio.get_event_loop()
 
         original_receive = rx.receive
@@ -307,7 +337,7 @@ class Publication:
         if est is not None and packet.extensions.abs_send_time is not None:
             remb = est.add(abs_send_time=packet.extensions.abs_send_time, arrival_time_ms=arrival_time_ms,
                            payload_size=len(packet.payload) + packet.padding_size, ssrc=packet.ssrc)
-            if remb is not None and self._rtcp_ssrc is not None:
+            if remb is not None and self._rtcp_ssrc is not None and self._remb_due(remb[0]):
                 await getattr(rx, ix.RX_SEND_RTCP)(
                     RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=self._rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)))
         codec = self._codecs.get(packet.payload_type)
@@ -344,12 +374,20 @@ class Publication:
                     break
         ntp = clock.current_ntp_time()
         for leg in self.legs:
-            data = leg.prepare(packet, keyframe, now, ntp)
-            if data is not None:
-                try:
-                    await leg.send_rtp(data)
-                except ConnectionError:
-                    pass
+            leg.forward(packet, keyframe, now, ntp)
+
+    def _remb_due(self, bitrate: int) -> bool:
+        """Whether to send this estimate: once per REMB_INTERVAL, or at once when it falls.
+
+        aiortc's estimator can offer one on every packet while it detects overuse (arrival jitter
+        on a busy host is enough), and each REMB costs about as much as a forwarded packet.
+        """
+        now = self._loop.time()
+        last_time, last_bitrate = self._last_remb
+        if now - last_time < REMB_INTERVAL and bitrate >= last_bitrate * REMB_DROP:
+            return False
+        self._last_remb = (now, bitrate)
+        return True
 
     def _note_audio(self, packet: RtpPacket, now: float) -> None:
         level = packet.extensions.audio_level
@@ -380,6 +418,11 @@ class Publication:
         self.plis_sent += 1
         asyncio.ensure_future(getattr(self.receiver, ix.RX_SEND_PLI)(self.ssrc))
 
+    def reception(self) -> tuple[int, int]:
+        """(expected, received) packets over the publisher's streams (RTX included), as RR counts them."""
+        streams = list(self._streams.values())
+        return sum(st.packets_expected for st in streams), sum(st.packets_received for st in streams)
+
     def close(self) -> None:
         if self._pli_timer is not None:
             self._pli_timer.cancel()
@@ -404,13 +447,15 @@ class Leg:
         self.pt_map: dict[int, int] = {}
         self.rtx_pt: dict[int, int] = {}  # media pt (ours) -> rtx pt
         self.mid: Optional[str] = None
-        self.history: PacketHistory[RtpPacket] = PacketHistory(history_size)
+        # by outgoing sequence number: the publisher's packet (shared by every leg) and our timestamp
+        self.history: PacketHistory[tuple[RtpPacket, int]] = PacketHistory(history_size)
         clock_rate = pub.codec.clockRate if pub.codec else 90000
         self.map = StreamMap(clock_rate, random.randrange(0, 32768), random.randrange(0, 1 << 32))
         self._rtx_seq = random.randrange(0, 32768)
-        self._ext_map = ix.get(sender, ix.TX_EXT_MAP)
-        self.send_rtp: Callable[[bytes], Awaitable[None]] = self._not_ready
+        self._writer = RtpWriter(None, ())  # set with the negotiated MID and extension ids
+        self._wire: _Wire | None = None
         self.sent = 0
+        self.octets = 0
         self.retransmitted = 0
         self._original_rtcp = getattr(sender, ix.TX_HANDLE_RTCP)
         original_send = sender.send
@@ -421,9 +466,6 @@ class Leg:
 
         sender.send = send  # type: ignore[method-assign]
         setattr(sender, ix.TX_HANDLE_RTCP, self._on_rtcp)
-
-    async def _not_ready(self, data: bytes) -> None:
-        raise ConnectionError("leg not negotiated")
 
     def _activate(self, parameters: RTCRtpSendParameters) -> None:
         if self.closed:
@@ -443,7 +485,8 @@ class Leg:
         for c in parameters.codecs:
             if is_rtx(c) and isinstance(c.parameters.get("apt"), int):
                 self.rtx_pt[int(c.parameters["apt"])] = c.payloadType
-        self.send_rtp = getattr(self.sender.transport, ix.DTLS_SEND_RTP)
+        self._writer = RtpWriter(self.mid, [(e.id, e.uri) for e in parameters.headerExtensions])
+        self._wire = _Wire(self.sender.transport)
         self.active = True
         if not self.paused:
             self.pub.request_keyframe()  # a late joiner gets a keyframe fast
@@ -457,37 +500,40 @@ class Leg:
                 if match is not None:
                     self.pt_map[theirs.payloadType] = match.payloadType
 
-    def prepare(self, packet: RtpPacket, keyframe: bool, now: float, ntp: int) -> Optional[bytes]:
-        """The packet rewritten for this leg, or None if it is not forwarded."""
+    def forward(self, packet: RtpPacket, keyframe: bool, now: float, ntp: int) -> None:
+        """Rewrite one of the publisher's packets for this leg and send it, if it is forwarded."""
         if not self.active or self.paused:
-            return None
+            return
         m = self.map
         if not m.started:
             if self.pub.kind == "video" and not keyframe:
-                return None
+                return
             m.start(packet.sequence_number, packet.timestamp, now)
         mapped = m.map(packet.sequence_number, packet.timestamp, now)
         if mapped is None:
-            return None
+            return
         pt = self.pt_map.get(packet.payload_type)
         if pt is None:
             self._lazy_pt_map()
             pt = self.pt_map.get(packet.payload_type)
             if pt is None:
-                return None
-        out = RtpPacket(payload_type=pt, marker=packet.marker, sequence_number=mapped[0],
-                        timestamp=mapped[1], ssrc=self.ssrc, payload=packet.payload)
-        out.extensions = packet.extensions
-        packet.extensions.mid = self.mid
-        self.history.put(mapped[0], out)
-        data = out.serialize(self._ext_map)
+                return
+        seq, ts = mapped
+        ext = packet.extensions
+        self._wire.send(self._writer.write(pt, packet.marker, seq, ts, self.ssrc, packet.payload,  # type: ignore[union-attr]
+                                           ext.abs_send_time, ext.audio_level))
+        self.history.put(seq, (packet, ts))
+        self.sent += 1
+        self.octets += len(packet.payload)
+        self._note_sent(ntp, ts)
+
+    def _note_sent(self, ntp: int, ts: int) -> None:
+        """Keep the sender's SR state (aiortc's RTCP loop reads it) as its own send loop would."""
         s = self.sender
         setattr(s, ix.TX_NTP_TIMESTAMP, ntp)
-        setattr(s, ix.TX_RTP_TIMESTAMP, mapped[1])
-        setattr(s, ix.TX_OCTET_COUNT, getattr(s, ix.TX_OCTET_COUNT) + len(packet.payload))
-        setattr(s, ix.TX_PACKET_COUNT, getattr(s, ix.TX_PACKET_COUNT) + 1)
-        self.sent += 1
-        return data
+        setattr(s, ix.TX_RTP_TIMESTAMP, ts)
+        setattr(s, ix.TX_OCTET_COUNT, self.octets)
+        setattr(s, ix.TX_PACKET_COUNT, self.sent)
 
     def set_paused(self, paused: bool) -> None:
         if paused == self.paused:
@@ -502,29 +548,31 @@ class Leg:
         """RTCP from the subscriber about this leg."""
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
             for seq in packet.lost:
-                await self._retransmit(seq)
+                self._retransmit(seq)
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             if not self.paused:
                 self.pub.request_keyframe()
         else:  # RR/SR into the sender's stats; REMB has no effect on forwarded packets
             await self._original_rtcp(packet)
 
-    async def _retransmit(self, seq: int) -> None:
-        if not self.active:
+    def _retransmit(self, seq: int) -> None:
+        """Send a packet again from the history, as RTX when the subscriber negotiated it."""
+        entry = self.history.get(seq)
+        if entry is None or not self.active:
             return
-        packet = self.history.get(seq)
-        if packet is None:
-            return
-        rtx_pt = self.rtx_pt.get(packet.payload_type)
-        if rtx_pt is not None:
-            packet = wrap_rtx(packet, payload_type=rtx_pt, sequence_number=self._rtx_seq, ssrc=self.rtx_ssrc)
+        packet, ts = entry
+        pt = self.pt_map[packet.payload_type]
+        ext = packet.extensions
+        rtx_pt = self.rtx_pt.get(pt)
+        if rtx_pt is None:
+            data = self._writer.write(pt, packet.marker, seq, ts, self.ssrc, packet.payload,
+                                      ext.abs_send_time, ext.audio_level)
+        else:  # RFC 4588: the original sequence number, then the payload
+            data = self._writer.write(rtx_pt, packet.marker, self._rtx_seq, ts, self.rtx_ssrc,
+                                      seq.to_bytes(2, "big") + packet.payload, ext.abs_send_time, ext.audio_level)
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
-        packet.extensions.mid = self.mid
-        try:
-            await self.send_rtp(packet.serialize(self._ext_map))
-            self.retransmitted += 1
-        except ConnectionError:
-            pass
+        self._wire.send(data)  # type: ignore[union-attr]
+        self.retransmitted += 1
 
     async def close(self) -> None:
         """Stop forwarding; aiortc's sender.stop() sends RTCP BYE for this leg's SSRC."""

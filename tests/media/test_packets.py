@@ -1,5 +1,17 @@
-"""Keyframe detection, the per-leg history and the sequence/timestamp map."""
-from media.packets import PacketHistory, StreamMap, is_keyframe_start
+"""Keyframe detection, the per-leg history, the sequence/timestamp map and the per-leg RTP writer."""
+import pytest
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+
+from media.packets import (
+    ABS_SEND_TIME_URI,
+    AUDIO_LEVEL_URI,
+    MID_URI,
+    PacketHistory,
+    RtpWriter,
+    StreamMap,
+    is_keyframe_start,
+)
 
 
 def test_vp8_keyframe_detection() -> None:
@@ -44,3 +56,37 @@ def test_stream_map_continues_across_a_restart() -> None:
     assert ts == 4000 + 90000
     assert m.map(65535, 5, 11.1)[0] == (102 + 5535) & 0xFFFF
     assert m.map(0, 5, 11.1)[0] == (102 + 5536) & 0xFFFF  # input wraps, output stays contiguous
+
+
+def _aiortc_bytes(pt: int, marker: int, seq: int, ts: int, ssrc: int, payload: bytes, mid: str | None,
+                  exts: list[tuple[int, str]], abs_send_time: int | None,
+                  audio_level: tuple[bool, int] | None) -> bytes:
+    ext_map = HeaderExtensionsMap()
+    ext_map.configure(RTCRtpParameters(headerExtensions=[RTCRtpHeaderExtensionParameters(id=i, uri=u)
+                                                         for i, u in exts]))
+    packet = RtpPacket(payload_type=pt, marker=marker, sequence_number=seq, timestamp=ts, ssrc=ssrc, payload=payload)
+    packet.extensions.mid = mid
+    packet.extensions.abs_send_time = abs_send_time
+    packet.extensions.audio_level = audio_level
+    return packet.serialize(ext_map)
+
+
+@pytest.mark.parametrize("exts,mid,abs_send_time,audio_level", [
+    ([(1, MID_URI), (3, ABS_SEND_TIME_URI)], "2", 0x123456, None),  # aiortc's video m-line
+    ([(1, MID_URI), (2, AUDIO_LEVEL_URI)], "10", None, (True, 37)),  # aiortc's audio m-line
+    ([(4, MID_URI), (2, AUDIO_LEVEL_URI)], "abc", None, (False, 127)),  # a client's own numbering
+    ([(1, MID_URI), (3, ABS_SEND_TIME_URI)], "1", None, None),  # no abs-send-time on this packet
+    ([(1, MID_URI), (3, ABS_SEND_TIME_URI)], None, None, None),  # no MID yet: no extension block
+    ([(15, MID_URI), (3, ABS_SEND_TIME_URI)], "0", 7, None),  # an id above 14: two-byte form
+    ([(1, MID_URI), (3, ABS_SEND_TIME_URI)], "m" * 17, 7, None),  # a MID over 16 bytes: two-byte form
+    ([(1, MID_URI), (3, AUDIO_LEVEL_URI)], "1", 99, None),  # abs-send-time not negotiated
+])
+def test_rtp_writer_gives_aiortcs_bytes(exts: list[tuple[int, str]], mid: str | None, abs_send_time: int | None,
+                                        audio_level: tuple[bool, int] | None) -> None:
+    writer = RtpWriter(mid, exts)
+    for marker in (0, 1):
+        args = (111, marker, 65535, 0xFFFFFFFF, 0x12345678, b"\x01payload")
+        assert writer.write(*args, abs_send_time, audio_level) == \
+            _aiortc_bytes(*args, mid, exts, abs_send_time, audio_level)
+        parsed = RtpPacket.parse(writer.write(*args, abs_send_time, audio_level))
+        assert (parsed.payload_type, parsed.marker, parsed.payload) == (111, marker, b"\x01payload")

@@ -5,9 +5,12 @@ import asyncio
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from aiortc.rtp import RtpPacket
 
+from media.sfu import Publication
 from tests.media.clips import make_clip
 from tests.media.peers import Harness, wait_for
 
@@ -132,3 +135,47 @@ async def test_no_media_written_to_disk(clip: Path, tmp_path: Path, monkeypatch:
     finally:
         await h.close()
     assert os.listdir(work) == []
+
+
+async def test_lost_packets_are_retransmitted_as_rtx_on_the_subscribers_leg(clip: Path) -> None:
+    h = Harness()
+    try:
+        await h.add("pub", clip=clip)
+        sub = await h.add("sub", listen_only=True)
+        await wait_for(lambda: any(r.frames > 0 for r in sub.from_("pub", "video")), 8, "video flowing")
+        leg = next(leg for pub, leg in h.room.participant("sub").subscriptions.items() if pub.kind == "video")
+        dtls = sub.pc.getTransceivers()[0].receiver.transport
+        original = dtls._handle_rtp_data
+        dropped: set[int] = set()
+        repaired: set[int] = set()
+
+        async def lossy(data: bytes, arrival_time_ms: int) -> None:
+            ssrc, seq = int.from_bytes(data[8:12], "big"), int.from_bytes(data[2:4], "big")
+            if ssrc == leg.ssrc and len(dropped) < 5 and seq % 10 == 0 and seq not in dropped:
+                dropped.add(seq)  # lost once: the subscriber's NACK must bring it back
+                return
+            if ssrc == leg.rtx_ssrc:
+                repaired.add(int.from_bytes(RtpPacket.parse(data).payload[:2], "big"))
+            await original(data, arrival_time_ms=arrival_time_ms)
+
+        dtls._handle_rtp_data = lossy
+        await wait_for(lambda: len(dropped) == 5 and dropped <= repaired, 8, "every dropped packet repaired by RTX")
+        assert leg.retransmitted >= 5
+        frames = sum(r.frames for r in sub.from_("pub", "video"))
+        await wait_for(lambda: sum(r.frames for r in sub.from_("pub", "video")) > frames + 15, 3, "video decoding on")
+    finally:
+        await h.close()
+
+
+def test_remb_is_sent_once_a_second_or_at_once_when_the_estimate_falls() -> None:
+    clock = [100.0]
+    pub = SimpleNamespace(_last_remb=(-1e9, 0), _loop=SimpleNamespace(time=lambda: clock[0]))
+
+    def due(bitrate: int) -> bool:
+        return Publication._remb_due(pub, bitrate)  # type: ignore[arg-type]
+
+    assert [due(b) for b in (500_000, 510_000, 490_000, 480_000)] == [True, False, False, True]
+    clock[0] += 0.5
+    assert not due(470_000)  # within 3 % of the 480k last sent
+    clock[0] += 0.6
+    assert due(470_000)
