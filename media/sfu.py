@@ -52,6 +52,10 @@ Interface for the node (signalling is the node's business; this module never imp
   the estimate falls by 3 %) to each publisher from the statistics this hook keeps; each
   subscriber leg's sender sends SR with the forwarded counts and timestamps and takes the
   subscriber's RR into its stats.
+- Bandwidth: each subscriber's own REMB is kept on its leg, and the REMB sent to a publisher is
+  the lower of the node's estimate and the weakest fresh subscriber estimate (never below
+  `REMB_FLOOR`): with one stream per publisher (no simulcast), the publisher sends what the
+  weakest link can take, as it would to a direct peer.
 """
 from __future__ import annotations
 
@@ -94,6 +98,7 @@ from aiortc.rtp import (
     RtcpRtpfbPacket,
     RtpPacket,
     pack_remb_fci,
+    unpack_remb_fci,
     unwrap_rtx,
 )
 
@@ -113,6 +118,8 @@ STICKY = 3.0  # s of preference for a video already forwarded to a subscriber
 ICE_GRACE = 10.0
 REMB_INTERVAL = 1.0  # s between REMB reports to a publisher, unless the estimate falls
 REMB_DROP = 0.97  # ... below this share of the last one sent, which is reported at once
+REMB_FRESH = 5.0  # s a subscriber's own estimate (REMB) counts towards its publisher's cap
+REMB_FLOOR = 150_000  # bit/s: one subscriber's bad link never asks a publisher for less than this
 
 
 class _SilentTrack(MediaStreamTrack):
@@ -337,9 +344,11 @@ class Publication:
         if est is not None and packet.extensions.abs_send_time is not None:
             remb = est.add(abs_send_time=packet.extensions.abs_send_time, arrival_time_ms=arrival_time_ms,
                            payload_size=len(packet.payload) + packet.padding_size, ssrc=packet.ssrc)
-            if remb is not None and self._rtcp_ssrc is not None and self._remb_due(remb[0]):
-                await getattr(rx, ix.RX_SEND_RTCP)(
-                    RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=self._rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)))
+            if remb is not None and self._rtcp_ssrc is not None:
+                bitrate = min(remb[0], self.subscriber_cap(self._loop.time()) or remb[0])
+                if self._remb_due(bitrate):
+                    await getattr(rx, ix.RX_SEND_RTCP)(RtcpPsfbPacket(
+                        fmt=RTCP_PSFB_APP, ssrc=self._rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, remb[1])))
         codec = self._codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -375,6 +384,17 @@ class Publication:
         ntp = clock.current_ntp_time()
         for leg in self.legs:
             leg.forward(packet, keyframe, now, ntp)
+
+    def subscriber_cap(self, now: float) -> Optional[int]:
+        """The lowest fresh estimate among the legs that forward this track, or None.
+
+        Without simulcast, one stream serves every subscriber; the publisher is asked not to send
+        more than the weakest link takes (but never less than REMB_FLOOR), as a browser would be by
+        a direct peer. A paused leg forwards nothing and does not count.
+        """
+        fresh = [bitrate for at, bitrate in (leg.remb for leg in self.legs if leg.remb and not leg.paused)
+                 if now - at <= REMB_FRESH]
+        return max(REMB_FLOOR, min(fresh)) if fresh else None
 
     def _remb_due(self, bitrate: int) -> bool:
         """Whether to send this estimate: once per REMB_INTERVAL, or at once when it falls.
@@ -457,6 +477,7 @@ class Leg:
         self.sent = 0
         self.octets = 0
         self.retransmitted = 0
+        self.remb: Optional[tuple[float, int]] = None  # (loop time, bit/s) of the subscriber's last REMB
         self._original_rtcp = getattr(sender, ix.TX_HANDLE_RTCP)
         original_send = sender.send
 
@@ -552,7 +573,13 @@ class Leg:
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             if not self.paused:
                 self.pub.request_keyframe()
-        else:  # RR/SR into the sender's stats; REMB has no effect on forwarded packets
+        elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            try:
+                bitrate, _ = unpack_remb_fci(packet.fci)
+            except ValueError:
+                return  # another application's feedback
+            self.remb = (asyncio.get_event_loop().time(), bitrate)
+        else:  # RR/SR into the sender's stats
             await self._original_rtcp(packet)
 
     def _retransmit(self, seq: int) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unpack_remb_fci
 
-from media.sfu import Publication
+from media.sfu import REMB_FLOOR, Publication
 from tests.media.clips import make_clip
 from tests.media.peers import Harness, wait_for
 
@@ -179,3 +179,41 @@ def test_remb_is_sent_once_a_second_or_at_once_when_the_estimate_falls() -> None
     assert not due(470_000)  # within 3 % of the 480k last sent
     clock[0] += 0.6
     assert due(470_000)
+
+
+async def test_a_subscribers_estimate_caps_what_the_publisher_is_asked_for(clip: Path) -> None:
+    """A subscriber's REMB reaches the forwarding unit, which asks the publisher for no more (above a floor)."""
+    h = Harness()
+    try:
+        pub_client = await h.add("pub", clip=clip)
+        sub = await h.add("sub", listen_only=True)
+        await wait_for(lambda: any(r.frames > 0 for r in sub.from_("pub", "video")), 8, "video flowing")
+        leg = next(leg for pub, leg in h.room.participant("sub").subscriptions.items() if pub.kind == "video")
+        video_rx = next(t.receiver for t in sub.pc.getTransceivers() if t.kind == "video")
+        # The subscriber's own aiortc estimator would report what loopback carries (many Mbit/s);
+        # this test speaks for a subscriber on a weak link instead.
+        for t in sub.pc.getTransceivers():
+            setattr(t.receiver, "_RTCRtpReceiver__remote_bitrate_estimator", None)
+        video_tx = next(t.sender for t in pub_client.pc.getTransceivers()
+                        if t.kind == "video" and t.sender.track is not None)
+        asked: list[int] = []
+        original = video_tx._handle_rtcp_packet
+
+        async def spy(packet: object) -> None:
+            if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                asked.append(unpack_remb_fci(packet.fci)[0])
+            await original(packet)
+        video_tx._handle_rtcp_packet = spy  # type: ignore[method-assign]
+
+        async def report(bitrate: int) -> None:
+            await video_rx._send_rtcp(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=4321, media_ssrc=0,
+                                                     fci=pack_remb_fci(bitrate, [leg.ssrc])))
+        await report(200_000)
+        await wait_for(lambda: leg.remb is not None and leg.remb[1] == 200_000, 3, "the subscriber's REMB at its leg")
+        assert leg.pub.subscriber_cap(asyncio.get_event_loop().time()) == 200_000
+        await wait_for(lambda: any(b <= 200_000 for b in asked), 6, "the publisher asked for at most 200 kbit/s")
+        await report(40_000)  # a very bad link: the publisher is not starved below the floor
+        await wait_for(lambda: leg.remb is not None and leg.remb[1] == 40_000, 3, "the second REMB")
+        assert leg.pub.subscriber_cap(asyncio.get_event_loop().time()) == REMB_FLOOR
+    finally:
+        await h.close()
