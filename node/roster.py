@@ -16,7 +16,7 @@ def add(conn: Connection, name: str, starts: float, ends: float, by: str, now: f
     """Plan a shift for an active account: up to 24 hours, ending in the future."""
     account = find_account(conn, name)
     if account is None or account.state != "active":
-        raise ChatError("bad_shift", f"there is no active account called {name[:40]}")
+        raise ChatError("unknown_account", f"there is no active account called {name[:40]}")
     if not (ends > starts and ends - starts <= SHIFT_MAX and ends > now and starts < now + 366 * 24 * 3600):
         raise ChatError("bad_shift", "a shift lasts up to 24 hours and ends in the future")
     cur = conn.execute("INSERT INTO shifts (account_id, starts, ends, created_by) VALUES (?, ?, ?, ?)",

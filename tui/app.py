@@ -266,6 +266,10 @@ class ConsoleApp(App[int]):
         for change in self.state.apply(frame):
             await self._show(change)
 
+    def roster_screen(self) -> RosterScreen | None:
+        """The open roster, even under a dialog of its own."""
+        return next((s for s in reversed(self.screen_stack) if isinstance(s, RosterScreen)), None)
+
     def pseudonym(self, cid: str | None) -> str:
         if cid is None:
             return "?"
@@ -328,8 +332,8 @@ class ConsoleApp(App[int]):
                     any(note.id not in self.handover_seen for note in state.handover):
                 self.push_screen(HandoverScreen(greeting=True))
             self.greet_handover = False
-        elif kind == "roster" and isinstance(self.screen, RosterScreen):
-            self.screen.show(state.roster)  # type: ignore[arg-type]
+        elif kind == "roster" and (roster_screen := self.roster_screen()) is not None:
+            roster_screen.show(state.roster)  # type: ignore[arg-type]
         elif kind == "mine":
             await self._sync_mine(change.data["missing"], change.data["stale"])
         elif kind == "opened" and cid is not None:
@@ -362,8 +366,11 @@ class ConsoleApp(App[int]):
             self.screen.show(state.letters)
         elif kind == "error":
             code = str(change.data.get("code", ""))
+            roster_screen = self.roster_screen()
             if code == "has_open_chats" and main is not None:
                 main.ask_open_chats(quitting=False)
+            elif roster_screen is not None and roster_screen.refused(change.data):
+                pass  # a refused roster.add or roster.remove: the roster says why
             else:
                 text = ERRORS_DA.get(code) or f"Noden afviste det: {change.data.get('reason', code)}"
                 self.notify(text, severity="warning", markup=False)
@@ -488,7 +495,7 @@ class ConsoleApp(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(admin=self.state.role == "admin"))
 
     async def action_ask_quit(self) -> None:
         owned = [c for c in self.state.conversations.values() if c.role != "helper"]

@@ -1,6 +1,8 @@
-"""Shifts as the node describes them: the duty roster and the handover notes (docs/api.md 9.5)."""
+"""Shifts as the node describes them: the duty roster and the handover notes (docs/api.md 9.5), and a
+planned shift read from what an administrator types (``roster.add``)."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,3 +63,48 @@ class HandoverNote:
             return None
         return cls(note_id, fields.number(f, "ts"), fields.text(f, "author", "?"), fields.text(f, "text"),
                    fields.opt_number(f, "expires"))
+
+
+# -- planning a shift from what a person types (local time, as the console shows it)
+
+SHIFT_MAX_S = 24 * 3600
+
+
+def parse_clock(text: str) -> dt.time | None:
+    """'18:00', '18.00', '1800', '18' or '8:30' as a time of day; None if it is not one."""
+    text = text.strip().replace(".", ":")
+    if ":" in text:
+        hours, _, minutes = text.partition(":")
+    elif len(text) in (3, 4):
+        hours, minutes = text[:-2], text[-2:]
+    else:
+        hours, minutes = text, "0"
+    if not (hours.isdigit() and minutes.isdigit() and len(hours) <= 2 and len(minutes) <= 2):
+        return None
+    h, m = int(hours), int(minutes)
+    if h == 24 and m == 0:
+        return dt.time(0, 0)
+    return dt.time(h, m) if 0 <= h < 24 and 0 <= m < 60 else None
+
+
+def parse_date(text: str) -> dt.date | None:
+    """'14-6-2027', '14.6.2027', '14/6/2027' or '2027-06-14'; None if it is not a date."""
+    parts = [p for p in text.strip().replace(".", "-").replace("/", "-").split("-")]
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    first, month, last = (int(p) for p in parts)
+    year, day = (first, last) if len(parts[0]) == 4 else (last, first)
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def shift_window(day: dt.date, start: dt.time, end: dt.time) -> tuple[int, int]:
+    """Unix times in whole seconds, local time; an end at or before the start is the next day
+    (a night shift 18:00–02:00)."""
+    begins = dt.datetime.combine(day, start)
+    ends = dt.datetime.combine(day, end)
+    if ends <= begins:
+        ends += dt.timedelta(days=1)
+    return int(begins.timestamp()), int(ends.timestamp())

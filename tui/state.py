@@ -37,7 +37,8 @@ ERRORS_DA = {
     "citizen_away": "Borgeren har ikke siden åben lige nu. Prøv igen senere.",
     "unknown_note": "Noten findes ikke længere.",
     "unknown_shift": "Vagten findes ikke længere.",
-    "bad_shift": "Noden afviste vagten.",
+    "bad_shift": "Vagten kunne ikke gemmes: den skal være til en aktiv konto, højst vare 24 timer "
+                 "og slutte ude i fremtiden.",
     "bad_media": "Noden afviste opkaldet.",
 }
 

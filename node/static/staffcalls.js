@@ -22,6 +22,7 @@
     chat_ended: "Opkaldet er allerede slut.",
     unknown_note: "Noten findes ikke længere.",
     unknown_shift: "Vagten findes ikke længere.",
+    unknown_account: "Der er ingen aktiv konto med det navn.",
     bad_shift: "Vagten kan ikke gemmes. Den må højst vare 24 timer og skal slutte ude i fremtiden.",
     forbidden: "Det har din rolle ikke adgang til.",
     rate_limited: "Du sender for hurtigt. Vent et øjeblik, og prøv igen.",

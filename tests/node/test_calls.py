@@ -345,7 +345,7 @@ async def test_roster_shows_duty_now_and_planned_shifts(node: RunningNode, http:
         bad = await boss.request("roster.add", "roster", name="Anna", **{"from": start, "to": end})
         assert bad["code"] == "bad_shift"
     nobody = await boss.request("roster.add", "roster", name="Ingen", **{"from": now, "to": now + 60})
-    assert nobody["code"] == "bad_shift"
+    assert nobody["code"] == "unknown_account"
     removed = await boss.request("roster.remove", "roster", shift=planned["shifts"][0]["id"])
     assert removed["shifts"] == []
     missing = await boss.request("roster.remove", "roster", shift=99)

@@ -2,12 +2,13 @@
 the duty roster, handover notes and the opening hours."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any, Callable
 
 import aiohttp
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList
+from textual.widgets import Input, OptionList, Static
 
 from node.chat_ws import CHAT
 from node.clock import ManualClock
@@ -20,10 +21,12 @@ from tui.app import ConsoleApp
 from tui.calls import ring_stop_text
 from tui.pinning import KnownNodes
 from tui.screens.calls import CallLinkScreen, DeclineDialog
-from tui.screens.dialogs import EndDialog
+from tui.screens.dialogs import ConfirmDialog, EndDialog, ShiftDialog
 from tui.screens.handover import HandoverScreen
+from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
 from tui.screens.roster import RosterScreen
+from tui.shifts import shift_window
 from tui.widgets.calls import CallbackList, RingingPanel
 from tui.widgets.conversation import ConversationPane
 from tui.widgets.format import at, span
@@ -308,3 +311,108 @@ async def test_roster_handover_and_opening_hours(node: RunningNode, clock: Manua
         await pilot.press("escape", "ctrl+q")
         await until(lambda: not app.is_running, what="the console to quit")
     await bo.close()
+
+
+async def test_admin_plans_and_removes_shifts(node: RunningNode, clock: ManualClock, pins: KnownNodes,
+                                             http: aiohttp.ClientSession) -> None:
+    anna_person = await enrol(node, clock, "Anna", "staff")
+    bo = await enrol(node, clock, "Bo", "admin")
+    carl = await enrol(node, clock, "Carl", "volunteer")
+    anna = await signed_in(http, anna_person)
+    await anna.send(type="duty.set", on=True)
+    await anna.expect("duty", on=True)
+    app = console(node, pins, wallclock=clock.now)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, app, bo)
+        await pilot.press("v")
+        await until(lambda: isinstance(app.screen, RosterScreen) and "Anna" in app.screen.plain, what="the roster")
+        roster = app.screen
+        assert isinstance(roster, RosterScreen) and "Ingen planlagte vagter." in roster.plain
+        assert "a planlægger en vagt" in str(roster.query_one("#roster-keys", Static).render())
+
+        # a: the form offers the names the console knows; 18:00–02:00 today is a night shift into tomorrow
+        await pilot.press("a")
+        await until(lambda: isinstance(app.screen, ShiftDialog), what="the form")
+        form = app.screen
+        assert isinstance(form, ShiftDialog) and form.names == ["Anna", "Bo"]
+        today = dt.datetime.fromtimestamp(clock.now()).date()
+        assert form.query_one("#date", Input).value == today.strftime("%d-%m-%Y")
+        await pilot.press("enter")  # Anna, highlighted first
+        assert form.query_one("#name", Input).value == "Anna" and app.focused is form.query_one("#from", Input)
+        await fill(pilot, app, "18:00")
+        await pilot.press("enter")  # on to the empty "to"
+        await fill(pilot, app, "02:00")
+        await pilot.press("enter")
+        start, end = shift_window(today, dt.time(18), dt.time(2))
+        assert end - start == 8 * 3600
+        line = f"{span(start, end, clock.now())}  Anna (medarbejder)"
+        await until(lambda: app.screen is roster and line in roster.plain, what="the new shift")
+        assert roster.status == f"Vagten er planlagt: Anna {span(start, end, clock.now())}."
+        await anna.expect("roster", where=lambda f: len(f["shifts"]) == 1)  # everyone gets the new roster
+        stored = await anna.request("roster.get", "roster")
+        assert [(s["name"], s["from"], s["to"]) for s in stored["shifts"]] == [("Anna", start, end)]
+
+        # Del asks first; "Behold den" keeps the shift, "Fjern vagten" removes it
+        await pilot.press("delete")
+        await until(lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+        await pilot.click("#cancel")
+        await until(lambda: app.screen is roster, what="the roster again")
+        assert line in roster.plain
+        await pilot.press("delete")
+        await until(lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+        await pilot.click("#ok")
+        await until(lambda: "Ingen planlagte vagter." in roster.plain, what="the shift to go")
+        assert roster.status.startswith("Vagten er fjernet: Anna")
+        await anna.expect("roster", where=lambda f: f["shifts"] == [])
+        assert (await anna.request("roster.get", "roster"))["shifts"] == []
+
+        # a shift that ended yesterday: the node refuses it, the roster says why, nothing changes
+        await pilot.press("a")
+        await until(lambda: isinstance(app.screen, ShiftDialog), what="the form")
+        form = app.screen
+        await pilot.press("enter")
+        await pilot.click("#date")
+        await fill(pilot, app, (today - dt.timedelta(days=1)).strftime("%d-%m-%Y"))
+        await pilot.press("enter")  # on to the empty "from"
+        await fill(pilot, app, "10:00")
+        await pilot.press("enter")
+        await fill(pilot, app, "12:00")
+        await pilot.press("enter")
+        refusal = "Vagten kunne ikke gemmes: en vagt må højst vare 24 timer og skal slutte ude i fremtiden."
+        await until(lambda: roster.status == refusal, what="the refusal")
+        assert refusal in notices(app)
+        assert "Ingen planlagte vagter." in roster.plain and not roster.waiting
+        assert (await anna.request("roster.get", "roster"))["shifts"] == []
+
+        # the help lists the keys for an administrator
+        await pilot.press("escape", "f1")
+        await until(lambda: isinstance(app.screen, HelpScreen), what="the help")
+        assert "a i vagtplanen" in app.screen.plain and "Del i vagtplanen" in app.screen.plain
+        await pilot.press("escape", "ctrl+q")
+        await until(lambda: not app.is_running, what="the console to quit")
+
+    # a volunteer sees the roster, but neither the keys nor the form
+    bo_ws = await signed_in(http, bo)
+    await bo_ws.request("roster.add", "roster", name="Anna", **{"from": int(clock.now()), "to": int(clock.now()) + 3600})
+    app = console(node, pins, wallclock=clock.now)
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(pilot, app, carl)
+        await pilot.press("v")
+        await until(lambda: isinstance(app.screen, RosterScreen) and "Anna (medarbejder)  ← nu" in app.screen.plain,
+                    what="the roster")
+        roster = app.screen
+        assert isinstance(roster, RosterScreen)
+        assert str(roster.query_one("#roster-keys", Static).render()) == \
+            "Esc lukker. Vagter planlægges af en administrator."
+        assert not roster.check_action("add", ()) and not roster.check_action("remove", ())
+        await pilot.press("a", "delete")
+        await pilot.pause()
+        assert app.screen is roster and not roster.waiting
+        await pilot.press("escape", "f1")
+        await until(lambda: isinstance(app.screen, HelpScreen), what="the help")
+        assert "vagtplanen" not in app.screen.plain
+        await pilot.press("escape", "ctrl+q")
+        await until(lambda: not app.is_running, what="the console to quit")
+    assert len((await anna.request("roster.get", "roster"))["shifts"]) == 1
+    await bo_ws.close()
+    await anna.close()

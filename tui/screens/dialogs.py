@@ -1,6 +1,7 @@
 """Small modal dialogs. Each dismisses with a result (or None for "Fortryd"), never sends anything."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -10,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, OptionList, Static
 from textual.widgets.option_list import Option
+
+from tui.shifts import parse_clock, parse_date, shift_window
 
 REQUEUE = "__queue__"
 
@@ -47,6 +50,7 @@ class FormDialog(Dialog):
         self._choose()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.prevent_default()  # Textual would run Dialog's handler as well: a second dismiss pops the screen below
         if event.button.id == "ok":
             self._choose()
         else:
@@ -268,4 +272,81 @@ class ConfirmDialog(Dialog):
                 yield Button(self.no, id="cancel")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.prevent_default()  # not Dialog's handler too (it would dismiss a second time on "no")
         self.dismiss(event.button.id == "ok")
+
+
+@dataclass(frozen=True)
+class PlannedShift:
+    name: str
+    start: int  # Unix time, whole seconds
+    end: int
+
+
+class ShiftDialog(FormDialog):
+    """Plan a shift: who (the names the console knows, or any account name), the day and from–to in
+    local time. A "to" at or before "from" is the next day (a night shift 18:00–02:00)."""
+
+    NEXT_FIELD = "#from"
+
+    def __init__(self, names: list[str], today: dt.date) -> None:
+        super().__init__()
+        self.names, self.today = names, today
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("Planlæg en vagt", classes="dialog-title", markup=False)
+            if self.names:
+                yield Static("Vælg en medarbejder, eller skriv et kontonavn:", markup=False)
+                yield OptionList(*[Option(name, id=f"n{i}") for i, name in enumerate(self.names)], id="names")
+            yield Input(placeholder="Kontonavn", max_length=64, id="name")
+            with Horizontal(classes="form-row"):
+                yield Static("Dato:", markup=False)
+                yield Input(value=self.today.strftime("%d-%m-%Y"), placeholder="dd-mm-åååå", max_length=10,
+                            id="date", classes="date")
+                yield Static("Fra:", markup=False)
+                yield Input(placeholder="18:00", max_length=5, id="from", classes="clock")
+                yield Static("Til:", markup=False)
+                yield Input(placeholder="02:00", max_length=5, id="to", classes="clock")
+            yield Static("Slutter vagten før den begynder, slutter den dagen efter (nattevagt). "
+                         "Højst 24 timer.", classes="dim", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Gem vagten", variant="primary", id="ok")
+                yield Button("Fortryd", id="cancel")
+
+    def on_mount(self) -> None:
+        if self.names:
+            self.query_one("#names", OptionList).focus()
+        else:
+            self.query_one("#name", Input).focus()
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        self.query_one("#name", Input).value = self.names[event.option_index]
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter moves on to the next empty field; in the last one (or all filled) it saves."""
+        event.stop()
+        event.prevent_default()  # not FormDialog's handler too: that would save (and dismiss) at once
+        order = ["#name", "#date", "#from", "#to"]
+        current = f"#{event.input.id}"
+        for selector in order[order.index(current) + 1:] if current in order else []:
+            field = self.query_one(selector, Input)
+            if not field.value.strip():
+                field.focus()
+                return
+        self._choose()
+
+    def _choose(self) -> None:
+        name = self.query_one("#name", Input).value.strip()
+        day = parse_date(self.query_one("#date", Input).value)
+        start = parse_clock(self.query_one("#from", Input).value)
+        end = parse_clock(self.query_one("#to", Input).value)
+        if not name:
+            self.notify("Skriv hvem vagten er til.", severity="warning")
+        elif day is None:
+            self.notify("Skriv datoen som dd-mm-åååå, fx 14-06-2027.", severity="warning")
+        elif start is None or end is None:
+            self.notify("Skriv tiderne som TT:MM, fx 18:00 og 02:00.", severity="warning")
+        else:
+            self.dismiss(PlannedShift(name, *shift_window(day, start, end)))

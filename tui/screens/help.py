@@ -33,6 +33,11 @@ KEYS = [
     ("Ctrl+Q", "Afslut konsollen (spørger om åbne samtaler)"),
 ]
 
+ADMIN_KEYS = [  # only an administrator plans shifts: nobody else sees these keys
+    ("a i vagtplanen", "Planlæg en vagt: hvem, dato, fra og til (til før fra = nattevagt til næste dag)"),
+    ("Del i vagtplanen", "Fjern den markerede vagt (du bliver spurgt først)"),
+]
+
 ALARMS = ("Alarmer: terminalens klokke, en skrivebordsbesked (OSC 9) og en besked på skærmen. "
           "De gentages, indtil du kvitterer med a eller tager samtalen. Et opkald står øverst, "
           "indtil nogen har taget det; statuslinjen viser UDEN FOR ÅBNINGSTID, når centret har lukket. "
@@ -42,9 +47,15 @@ ALARMS = ("Alarmer: terminalens klokke, en skrivebordsbesked (OSC 9) og en beske
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,f1,q", "close", "Luk")]
 
+    def __init__(self, admin: bool = False) -> None:
+        super().__init__()
+        self.keys = KEYS + ADMIN_KEYS if admin else list(KEYS)
+        self.plain = ""
+
     def compose(self) -> ComposeResult:
-        width = max(len(k) for k, _ in KEYS) + 2
-        lines = "\n".join(f"{k.ljust(width)}{v}" for k, v in KEYS)
+        width = max(len(k) for k, _ in self.keys) + 2
+        lines = "\n".join(f"{k.ljust(width)}{v}" for k, v in self.keys)
+        self.plain = lines
         with Vertical(classes="dialog wide"):
             yield Static("Hjælp: taster", classes="dialog-title", markup=False)
             with VerticalScroll():
