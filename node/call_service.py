@@ -189,6 +189,8 @@ class CallService:
         ringing = self.ringing.pop(cid, None)
         self.chat.callback_ringing.pop(cid, None)
         await peer.reply({"type": "call.ended", "reason": "left"})
+        if conv.room_id is not None:  # answered while the hang-up was on its way: nobody is coming
+            await self._end_room(conv.room_id)
         await self.stop_ringing(cid, "left")
         if ringing is not None:
             await ringing.peer.send({"type": "call.ring_stop", "conversation": cid, "reason": "left", "by": None})
@@ -213,6 +215,9 @@ class CallService:
         if ringing is None:
             raise ChatError("not_ringing", "nobody is calling you right now")
         self.chat.callback_ringing.pop(cid, None)
+        if not self.chat.staff.get(ringing.account_id):  # the person who rang has no socket left
+            await self.chat.queue_changed()
+            raise ChatError("not_ringing", "the person who called you has gone; we will call again")
         name = self.chat.names.get(ringing.account_id, "?")
         answered = await self._answer(cid, ringing.account_id, name, ringing.device)
         staff_peer = ringing.peer if not ringing.peer.ws.closed else None
@@ -310,14 +315,16 @@ class CallService:
             raise ChatError("already_taken", "this call has been answered or has ended")
 
         def _decline(conn: Connection) -> Conversation:
-            ended = conv_db.end(conn, cid, "declined", self.clock.now(), forget_resume=True)
+            ended = call_db.end_waiting(conn, cid, "declined", self.clock.now())
             conv_db.add_note(conn, cid, name, "Afvist.", self.clock.now())
             return ended
         await self.store.write(_decline)
         citizen = self.chat.citizens.pop(cid, None)
         self.chat.lost_since.pop(cid, None)
-        self.ringing.pop(cid, None)
+        ring = self.ringing.pop(cid, None)
         self.chat.callback_ringing.pop(cid, None)
+        if ring is not None and ring.peer is not peer:  # a colleague was calling this person back
+            await ring.peer.send({"type": "call.ring_stop", "conversation": cid, "reason": "declined", "by": name})
         if citizen is not None:
             citizen.conversation = None
             await citizen.send({"type": "call.declined", "message": message})
@@ -383,7 +390,14 @@ class CallService:
                 self.letterbox_sent.add(conv.id)
                 changed = True
         for cid, ring in list(self.ringing.items()):
-            if now - ring.since >= CALLBACK_RING_S:
+            if self.ringing.get(cid) is not ring:  # answered or hung up while earlier timers ran
+                continue
+            if cid not in self.chat.citizens:  # the page closed or quick-exited while it rang
+                del self.ringing[cid]
+                self.chat.callback_ringing.pop(cid, None)
+                await ring.peer.send({"type": "call.ring_stop", "conversation": cid, "reason": "left", "by": None})
+                changed = True
+            elif now - ring.since >= CALLBACK_RING_S:
                 changed = True
                 await self._unanswered(cid, ring)
         for conv in await self.store.read(call_db.callbacks):
@@ -394,11 +408,16 @@ class CallService:
             await self.chat.queue_changed()
 
     async def _end_waiting(self, conv: Conversation, reason: str) -> None:
-        await self.store.write(conv_db.end, conv.id, reason, self.clock.now(), forget_resume=True)
+        try:
+            await self.store.write(call_db.end_waiting, conv.id, reason, self.clock.now())
+        except ChatError:  # answered (or ended) since it was read
+            return
         await self.chat._release_citizen(conv.id, reason, conv.kind)
         await self.stop_ringing(conv.id, reason)
 
     async def _unanswered(self, cid: str, ring: Ringing) -> None:
+        if self.ringing.get(cid) is not ring:  # answered or hung up while the timers ran
+            return
         del self.ringing[cid]
         self.chat.callback_ringing.pop(cid, None)
         conv = await self.store.read(conv_db.get, cid)

@@ -103,7 +103,8 @@ def install(app: web.Application, calls: CallService) -> None:
 
     async def handover_delete(peer: Peer, msg: Message) -> None:
         assert peer.session is not None
-        await chat.store.write(handover.delete, msg.data["note"], peer.session.account.id, peer.role == "admin")
+        await chat.store.write(handover.delete, msg.data["note"], peer.session.account.id, peer.role == "admin",
+                               chat.clock.now())
         await _to_all_staff(handover_frame, peer)
 
     async def roster_frame() -> dict[str, object]:

@@ -63,8 +63,16 @@ def answer(conn: Connection, conversation_id: str, account_id: int, room_id: str
     return conv
 
 
-def set_room(conn: Connection, conversation_id: str, room_id: str) -> None:
-    conn.execute("UPDATE conversations SET room_id = ? WHERE id = ?", (room_id, conversation_id))
+def end_waiting(conn: Connection, conversation_id: str, reason: str, now: float) -> Conversation:
+    """End a call or call-back nobody has answered yet; refused once it is answered or ended."""
+    cur = conn.execute("UPDATE conversations SET state = 'ended', ended = ?, end_reason = ?, last_activity = ?, "
+                       "resume_digest = NULL WHERE id = ? AND kind IN ('call', 'callback') AND state = 'waiting'",
+                       (now, reason, now, conversation_id))
+    if cur.rowcount != 1:
+        raise ChatError("already_taken", "this call has been answered or has ended")
+    conv = get(conn, conversation_id)
+    assert conv is not None
+    return conv
 
 
 def to_chat(conn: Connection, conversation_id: str, now: float) -> Conversation:

@@ -380,6 +380,8 @@ class ChatService:
                     if c.state == "active" and c.owner == account_id]
             if mine and open_chats is None:
                 raise _OpenChats([c.id for c in mine])
+            if open_chats != "transfer" and any(c.kind != "chat" for c in mine):
+                raise ChatError("not_a_chat", "an answered call cannot go back to the queue; hand it on or end it")
             for conv in mine:
                 if open_chats == "transfer":
                     await self.transfer(peer, conv.id, to, "Overdraget ved vagtskifte")
@@ -438,6 +440,8 @@ class ChatService:
         if conv.state != "active":
             raise ChatError("chat_ended", "this chat has ended")
         now = self.clock.now()
+        if to is None and conv.kind != "chat":
+            raise ChatError("not_a_chat", "an answered call cannot go back to the queue; hand it on or end it")
         if to is None:
             def _requeue(conn: Connection) -> None:
                 conv_db.requeue(conn, cid, now)
@@ -459,6 +463,8 @@ class ChatService:
             raise ChatError("already_taken", "that person has this conversation already")
         def _assign(conn: Connection) -> None:
             conv_db.assign(conn, cid, target.id, now)
+            if conv.room_id is not None:  # the call's room goes with the call
+                conn.execute("UPDATE rooms SET created_by = ? WHERE id = ?", (target.id, conv.room_id))
             conv_db.add_note(conn, cid, name, f"Overdraget til {target.name}. {note}".strip(), now)
         await self.store.write(_assign)
         moved = await self.store.read(conv_db.get, cid)
@@ -573,8 +579,8 @@ class ChatService:
         now = self.clock.now()
         gone = [cid for cid, since in self.lost_since.items() if now - since >= LOST_GRACE]
         idle = await self.store.read(lambda c: [r[0] for r in c.execute(
-            "SELECT id FROM conversations WHERE kind IN ('chat', 'call') AND state IN ('waiting', 'active') "
-            "AND last_activity < ?", (now - IDLE_END,))])
+            "SELECT id FROM conversations WHERE (kind IN ('chat', 'call') AND state IN ('waiting', 'active') "
+            "OR kind = 'callback' AND state = 'active') AND last_activity < ?", (now - IDLE_END,))])
         changed = False
         for cid in dict.fromkeys(gone + idle):
             conv = await self.store.read(conv_db.get, cid)

@@ -30,9 +30,10 @@ def live(conn: Connection, now: float) -> list[dict[str, Any]]:
             for nid, ts, author, body, expires in rows]
 
 
-def delete(conn: Connection, note_id: int, account_id: int, is_admin: bool) -> None:
-    """The author, or an admin, deletes a note."""
-    row = conn.execute("SELECT author_id FROM handover_notes WHERE id = ?", (note_id,)).fetchone()
+def delete(conn: Connection, note_id: int, account_id: int, is_admin: bool, now: float) -> None:
+    """The author, or an admin, deletes a live note."""
+    row = conn.execute("SELECT author_id FROM handover_notes WHERE id = ? AND expires > ?",
+                       (note_id, now)).fetchone()
     if row is None:
         raise ChatError("unknown_note", "that note does not exist or has expired")
     if row[0] != account_id and not is_admin:
