@@ -14,7 +14,7 @@ from node.clock import ManualClock
 from node.conversations import ChatError
 from node.server import RunningNode
 from node.ws import Peer
-from tests.chatclient import citizen
+from tests.chatclient import WsClient, citizen
 from tests.node.test_calls import call, logged_in
 from tests.node.test_chat import on_duty
 
@@ -38,6 +38,19 @@ async def room_of(node: RunningNode, room_id: str) -> rooms.Room:
     return room
 
 
+async def ringing_callback(node: RunningNode, anon: aiohttp.ClientSession, desk: WsClient, clock: ManualClock,
+                           device: str = "here", media: str = "audio") -> tuple[WsClient, str]:
+    """A citizen's call-back request that ``desk`` is ringing now: (the citizen's socket, the conversation)."""
+    page = await citizen(anon, node.port)
+    now = int(clock.now())
+    started = await page.request("call.request", "call.started", media=media, danger=False,
+                                 **{"from": now, "to": now + 3600})
+    cid = str(started["conversation"])
+    await desk.request("callback.start", "callback.ringing", conversation=cid, device=device)
+    await page.expect("call.incoming")
+    return page, cid
+
+
 async def test_two_accepts_at_once_make_one_room(node: RunningNode, http: aiohttp.ClientSession,
                                                  anon: aiohttp.ClientSession, clock: ManualClock) -> None:
     """Exactly one of two simultaneous accepts wins, and the loser leaves no orphan support room."""
@@ -57,9 +70,7 @@ async def test_two_accepts_at_once_make_one_room(node: RunningNode, http: aiohtt
 
 async def test_decline_racing_an_accept_does_not_end_the_answered_call(
         node: RunningNode, http: aiohttp.ClientSession, anon: aiohttp.ClientSession, clock: ManualClock) -> None:
-    """Anna accepts while Bo declines: one must lose. The decline checks ``state`` on a stale read and then
-    ends the call unconditionally, so both 'win': the citizen gets a room pass *and* call.declined, and the
-    answered call ends as declined with its support room left open."""
+    """Anna accepts while Bo declines: exactly one wins, and a decline never ends an answered call."""
     await on_duty(node, http, clock, "Anna")
     await on_duty(node, http, clock, "Bo")
     _, started = await call(anon, node)
@@ -74,8 +85,7 @@ async def test_decline_racing_an_accept_does_not_end_the_answered_call(
 
 async def test_hangup_racing_an_accept_closes_the_room(
         node: RunningNode, http: aiohttp.ClientSession, anon: aiohttp.ClientSession, clock: ManualClock) -> None:
-    """The citizen hangs up while the accept's transaction is in flight: the hang-up ends the (now answered)
-    call as 'left', but nothing closes its support room and the citizen's room pass keeps working."""
+    """A hang-up that lands while the accept is being stored ends the call and closes its support room."""
     await on_duty(node, http, clock, "Anna")
     c, started = await call(anon, node)
     cid = str(started["conversation"])
@@ -101,10 +111,7 @@ async def test_hangup_racing_an_accept_closes_the_room(
 
 async def test_requeued_answered_call_does_not_ring_forever(
         node: RunningNode, http: aiohttp.ClientSession, anon: aiohttp.ClientSession, clock: ManualClock) -> None:
-    """chat.transfer without ``to`` (and duty.set off with open_chats=requeue) puts an *answered* call back in
-    the queue. The citizen has already been detached and its resume token is gone, so the call rings every
-    on-duty console again but nobody can accept it (citizen_away) and it is never ended as lost; its support
-    room stays open with the citizen in it."""
+    """An answered call cannot go back to the queue (it would ring again for a citizen who is in the room)."""
     anna = await on_duty(node, http, clock, "Anna")
     bo = await on_duty(node, http, clock, "Bo")
     _, started = await call(anon, node)
@@ -126,9 +133,7 @@ async def test_requeued_answered_call_does_not_ring_forever(
 
 async def test_transferred_call_moves_room_access_with_it(
         node: RunningNode, http: aiohttp.ClientSession, anon: aiohttp.ClientSession, clock: ManualClock) -> None:
-    """After Anna hands an answered call to Bo (both volunteers), Bo owns it but cannot enter its room from the
-    web page (``room.knock {room}`` is for the room's maker), while Anna, who no longer has the call, can
-    still walk into the citizen's private room as host whenever she likes."""
+    """Handing an answered call on moves its room with it: the new owner may enter it, the old one no longer."""
     anna = await on_duty(node, http, clock, "Anna")
     bo = await on_duty(node, http, clock, "Bo")
     _, started = await call(anon, node)
@@ -146,16 +151,9 @@ async def test_transferred_call_moves_room_access_with_it(
 
 async def test_answered_callback_times_out_like_a_call(
         node: RunningNode, http: aiohttp.ClientSession, anon: aiohttp.ClientSession, clock: ManualClock) -> None:
-    """An answered call with no activity for 12 hours is ended by the sweep (and its room closed); an answered
-    call-back is not, because the sweep's query only looks at kinds 'chat' and 'call'."""
+    """An answered call-back with no activity for 12 hours is ended by the sweep and its room closed, like a call."""
     vol = await on_duty(node, http, clock)
-    c = await citizen(anon, node.port)
-    now = int(clock.now())
-    started = await c.request("call.request", "call.started", media="audio", danger=False,
-                              **{"from": now, "to": now + 3600})
-    cid = started["conversation"]
-    await vol.request("callback.start", "callback.ringing", conversation=cid, device="here")
-    await c.expect("call.incoming")
+    c, cid = await ringing_callback(node, anon, vol, clock)
     await c.send(type="call.answer")
     accepted = await vol.expect("call.accepted", conversation=cid)
     clock.advance(13 * 3600)
@@ -166,17 +164,9 @@ async def test_answered_callback_times_out_like_a_call(
 
 async def test_callback_answered_after_the_caller_has_gone_is_not_connected(
         node: RunningNode, http: aiohttp.ClientSession, anon: aiohttp.ClientSession, clock: ManualClock) -> None:
-    """Anna rings a citizen's page, then her only socket closes (crash, logout). The ring keeps going for 60 s
-    and the citizen's answer still makes a room and sends call.connect: the citizen sits alone in a room
-    nobody will enter (with ``link`` the host link was sent to nobody)."""
+    """A call-back answered after the person who rang has gone (no socket left) is refused and stays listed."""
     vol = await on_duty(node, http, clock)
-    c = await citizen(anon, node.port)
-    now = int(clock.now())
-    started = await c.request("call.request", "call.started", media="audio", danger=False,
-                              **{"from": now, "to": now + 3600})
-    cid = started["conversation"]
-    await vol.request("callback.start", "callback.ringing", conversation=cid, device="link")
-    await c.expect("call.incoming")
+    c, cid = await ringing_callback(node, anon, vol, clock, device="link")
     await vol.close()
     chat = node.runner.app[CHAT]
     for _ in range(50):  # wait until the node has noticed the socket is gone
@@ -191,8 +181,7 @@ async def test_callback_answered_after_the_caller_has_gone_is_not_connected(
 
 async def test_expired_handover_note_cannot_be_deleted(node: RunningNode, http: aiohttp.ClientSession,
                                                        clock: ManualClock) -> None:
-    """handover.delete says 'unknown_note: ... or has expired', but a note past its expiry that the hourly
-    purge has not reached yet is still deleted (and the reply is a normal ``handover``)."""
+    """A note past its expiry is gone for delete too, even before the purge has removed it."""
     anna = await on_duty(node, http, clock)
     added = await anna.request("handover.add", "handover", text="Husk nøglen", hours=1)
     note = added["notes"][0]["id"]
@@ -232,9 +221,7 @@ async def test_new_link_only_for_the_owner(node: RunningNode, http: aiohttp.Clie
 
 async def test_tick_survives_a_call_back_answered_while_rings_time_out(
         node: RunningNode, http: aiohttp.ClientSession, anon: aiohttp.ClientSession, clock: ManualClock) -> None:
-    """Two call-backs ring and both pass 60 s. While tick() awaits the store for the first, the second citizen
-    answers (popping its ring). tick() then does ``del self.ringing[cid]`` on the second and dies with a
-    KeyError, skipping the rest of the timers for that second."""
+    """A citizen answering while the ring timers run (between two store reads) does not break the pass."""
     await on_duty(node, http, clock, "Anna")
     await on_duty(node, http, clock, "Bo")
     now = int(clock.now())
@@ -272,30 +259,19 @@ async def test_tick_survives_a_call_back_answered_while_rings_time_out(
 async def test_quick_exit_while_a_call_back_rings_stops_the_ring(
         node: RunningNode, http: aiohttp.ClientSession, anon: aiohttp.ClientSession, clock: ManualClock) -> None:
     anna = await on_duty(node, http, clock, "Anna")
-    page = await citizen(anon, node.port)
-    now = int(clock.now())
-    started = await page.request("call.request", "call.started", media="audio", danger=False,
-                                 **{"from": now, "to": now + 3600})
-    await anna.request("callback.start", "callback.ringing", conversation=started["conversation"], device="here")
-    await page.expect("call.incoming")
+    page, cid = await ringing_callback(node, anon, anna, clock)
     await page.send(type="chat.quick_exit")
     await node.runner.app[CALLS].tick()
-    stop = await anna.expect("call.ring_stop", conversation=started["conversation"])
-    assert stop["reason"] == "left"
-    assert started["conversation"] not in node.runner.app[CALLS].ringing
+    assert (await anna.expect("call.ring_stop", conversation=cid))["reason"] == "left"
+    assert cid not in node.runner.app[CALLS].ringing
 
 
 async def test_declining_a_call_back_a_colleague_is_ringing_tells_them(
         node: RunningNode, http: aiohttp.ClientSession, anon: aiohttp.ClientSession, clock: ManualClock) -> None:
     anna = await on_duty(node, http, clock, "Anna")
     bo = await on_duty(node, http, clock, "Bo")
-    page = await citizen(anon, node.port)
-    now = int(clock.now())
-    started = await page.request("call.request", "call.started", media="video", danger=False,
-                                 **{"from": now, "to": now + 3600})
-    await anna.request("callback.start", "callback.ringing", conversation=started["conversation"], device="here")
-    await bo.request("call.decline", "call.declined", conversation=started["conversation"],
-                     message="Vi ringer i morgen i stedet.")
-    stop = await anna.expect("call.ring_stop", conversation=started["conversation"])
+    page, cid = await ringing_callback(node, anon, anna, clock, media="video")
+    await bo.request("call.decline", "call.declined", conversation=cid, message="Vi ringer i morgen i stedet.")
+    stop = await anna.expect("call.ring_stop", conversation=cid)
     assert (stop["reason"], stop["by"]) == ("declined", "Bo")
     assert (await page.expect("call.declined"))["message"] == "Vi ringer i morgen i stedet."
