@@ -246,3 +246,61 @@ async def test_device_test_page_shows_camera_and_microphone(browser: Browser, no
     assert await page.evaluate("document.getElementById('loopback').srcObject === null")
     assert JS_ERRORS[page] == []
     await context.close()
+
+
+# Offer and answer only H.264 (packetization-mode 1, constrained baseline) for video, so VP8 cannot
+# be chosen: every video transceiver gets these codec preferences before each offer and answer.
+ONLY_H264 = """
+(function () {
+  function only(pc) {
+    const codecs = RTCRtpReceiver.getCapabilities("video").codecs;
+    const h264 = codecs.filter((c) => c.mimeType === "video/H264" && /packetization-mode=1/.test(c.sdpFmtpLine || "")
+                                      && /profile-level-id=42e01f/.test(c.sdpFmtpLine || ""));
+    const rtx = codecs.filter((c) => c.mimeType === "video/rtx");
+    for (const t of pc.getTransceivers()) {
+      if (t.receiver.track && t.receiver.track.kind === "video" && !t.stopped) {
+        t.setCodecPreferences(h264.concat(rtx));
+      }
+    }
+  }
+  for (const name of ["createOffer", "createAnswer"]) {
+    const original = RTCPeerConnection.prototype[name];
+    RTCPeerConnection.prototype[name] = function (...args) {
+      only(this);
+      return original.apply(this, args);
+    };
+  }
+})();
+"""
+
+VIDEO_CODECS = """
+async () => {
+  const out = [];
+  for (const pc of window.__pcs) {
+    const stats = await pc.getStats();
+    stats.forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "video" && s.codecId) out.push(stats.get(s.codecId).mimeType);
+    });
+  }
+  return out;
+}
+"""
+
+
+async def test_h264_is_forwarded_when_the_browser_offers_only_h264(browser: Browser, node: RunningNode) -> None:
+    """The device test's loopback runs the whole forwarding path (publisher leg in, subscriber leg out) in
+    H.264 when that is all the browser offers: the looped-back picture decodes and its codec is H.264."""
+    context, page = await new_page(browser, {"width": 360, "height": 740})
+    await context.add_init_script(ONLY_H264)
+    await page.goto(base_url(node) + "/device-test")
+    await page.get_by_role("button", name="Start testen").click()
+    await expect(page.locator("#result-path")).to_have_text("Forbindelsen virker — andre kan se og høre dig",
+                                                            timeout=MEDIA_TIMEOUT_MS)
+    assert await page.evaluate("document.getElementById('loopback').videoWidth") > 0
+    first = await page.evaluate(FRAMES_DECODED)
+    await page.wait_for_timeout(1000)
+    assert await page.evaluate(FRAMES_DECODED) > first > 0
+    codecs = await page.evaluate(VIDEO_CODECS)
+    assert codecs and set(codecs) == {"video/H264"}, codecs
+    assert JS_ERRORS[page] == []
+    await context.close()
