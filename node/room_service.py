@@ -32,6 +32,11 @@ HOST_ROLES = frozenset({"staff", "admin"})  # may also manage rooms other staff 
 RESUME_GRACE = 10 * 60  # a resume token works this long after its holder left or dropped
 DEVICETEST_SECONDS = 120.0  # a device test's loopback room is torn down after this long
 DEVICETEST_PID = "self"     # the pid (msid stream id) the looped-back tracks carry
+# A room's offer to one participant grows by about 1.3 KB for every track that ever came and went,
+# because the forwarding unit does not recycle m-lines. Past this size the node asks the client to
+# rejoin with a fresh peer connection (its resume token, same place) instead, well before the
+# 96 Ki-character limit on the client's answer (node.room_ws.SDP_MAX).
+REJOIN_SDP = 64 * 1024
 
 
 # ------------------------------------------------------------------------------------------ store
@@ -398,8 +403,12 @@ class RoomService:
     def _offer_sink(self, room_id: str) -> OfferSink:
         async def on_offer(pid: str, sdp: str) -> None:
             member = self.members.get(pid)
-            if member is not None and member.room_id == room_id:
-                await member.peer.send({"type": "room.offer", "sdp": sdp})
+            if member is None or member.room_id != room_id:
+                return
+            if len(sdp) > REJOIN_SDP:  # m-lines of people who left are not recycled: start afresh
+                await member.peer.send({"type": "room.rejoin", "reason": "the session has grown too large"})
+                return
+            await member.peer.send({"type": "room.offer", "sdp": sdp})
         return on_offer
 
     # ---------------------------------------------------------------- device test (loopback)

@@ -971,6 +971,7 @@
         connection.on("room.offer", (f) => this._serial(() => this._onOffer(f))),
         connection.on("room.answer", (f) => this._serial(() => this._onAnswer(f))),
         connection.on("room.text", (f) => this._onText(f)),
+        connection.on("room.rejoin", () => this.state === "inside" && this._rejoin()), // a fresh session
         connection.on("room.closed", (f) => this._end("closed", f)),
         connection.on("room.removed", (f) => this._end("removed", f)),
         connection.on("room.declined", (f) => this._end("declined", f)),
