@@ -332,8 +332,8 @@ async def test_call_back_window_reload_and_incoming_ring_answered(
     await page.locator("#callback-send").click()
 
     # Scheduled: the window in words, and "keep the page open".
-    await expect(page.get_by_role("heading", name="Vi ringer dig op")).to_be_visible()
-    await expect(page.locator("#call-window")).to_contain_text("Vi ringer til dig i dag mellem kl.")
+    await expect(page.get_by_role("heading", name="Vi ringer til dig senere")).to_be_visible()
+    await expect(page.locator("#call-window")).to_contain_text("Vi prøver at ringe til dig i dag mellem kl.")
     await expect(page.locator("#call-window-box")).to_contain_text("Hold siden åben, så ringer vi.")
     queue = await desk.expect("queue", where=lambda f: bool(f.get("callbacks")))
     item = queue["callbacks"][0]
@@ -344,16 +344,16 @@ async def test_call_back_window_reload_and_incoming_ring_answered(
 
     # A reload keeps the request (call.resume).
     await page.reload()
-    await expect(page.locator("#call-window")).to_contain_text("Vi ringer til dig i dag mellem kl.")
+    await expect(page.locator("#call-window")).to_contain_text("Vi prøver at ringe til dig i dag mellem kl.")
     await desk.expect("queue", where=lambda f: any(c["conversation"] == cid and c["citizen"] == "connected"
                                                    for c in f.get("callbacks", [])))
     await page.locator("#call-title").click()  # a tap, as a person would have made: sound may play
 
-    # Dorte calls back: the page rings (sound and vibration) with a big "Tag telefonen".
+    # Dorte calls back: the page rings (sound and vibration) with a big "Tag imod opkaldet".
     chimes = await page.evaluate("window.__chimes")
     ringing = await desk.request("callback.start", "callback.ringing", conversation=cid, device="here")
     assert ringing["type"] == "callback.ringing", ringing
-    answer = page.get_by_role("button", name="Tag telefonen")
+    answer = page.get_by_role("button", name="Tag imod opkaldet")
     await expect(answer).to_be_visible()
     await expect(answer).to_be_focused()
     await expect(page.locator("#call-ring-who")).to_have_text("Dorte fra værestedet ringer til dig.")
@@ -401,7 +401,7 @@ async def test_out_of_hours_offers_call_back_and_letterbox(
     await windows.first.click()
     await page.get_by_label("Ja, med kamera").check()
     await page.locator("#callback-send").click()
-    await expect(page.get_by_role("heading", name="Vi ringer dig op")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Vi ringer til dig senere")).to_be_visible()
     await expect(page.locator("#call-window")).to_contain_text(f"kl. {opens:%H.%M}")
     await expect(page.locator("#call-who")).to_contain_text("Du har valgt opkald med kamera.")
 
