@@ -76,6 +76,7 @@
       audioOnly: "Kun lyd",
       audioOnlyOff: "Vis billeder",
       leave: "Forlad",
+      hangup: "Læg på",
       endedLeftTitle: "Du har forladt rummet",
       endedLeft: "Tak for nu.",
       endedClosedTitle: "Mødet er slut",
@@ -177,6 +178,7 @@
       audioOnly: "Sound only",
       audioOnlyOff: "Show pictures",
       leave: "Leave",
+      hangup: "Hang up",
       endedLeftTitle: "You have left the room",
       endedLeft: "Thank you.",
       endedClosedTitle: "The meeting has ended",
@@ -1142,6 +1144,9 @@
 
   /* ------------------------------------------------------------------ start */
 
+  if (link && link.pass) { // in a call the way out is called what the call page called it
+    document.querySelector("#leave-button [data-i18n]").setAttribute("data-i18n", "hangup");
+  }
   applyLanguage();
   if (link && link.pass) {
     show("loading", false);

@@ -175,6 +175,7 @@ async def test_call_now_is_answered_and_both_browsers_see_each_other(
     await page.wait_for_url(re.compile(r"/room$"))  # the pass is gone from the address bar
     await expect(page.locator("#view-room")).to_be_visible()
     await expect(page.locator("#people-list")).to_contain_text("Mette")
+    await expect(page.get_by_role("button", name="Læg på")).to_be_visible()  # the call's word, not "Forlad"
     host_ctx, host = await staff_enters_room(browser, node, clock, anna, room_id)
     await expect(host.locator("#people-list")).to_contain_text("Mette")
     await expect(page.locator("#people-list")).to_contain_text("Anna")
