@@ -20,6 +20,7 @@ from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
 PINNED_AIORTC = "1.16.0"
 PINNED_AIOICE = "0.13"
+PINNED_PYLIBSRTP = "1.0.0"
 
 # --- RTCRtpReceiver (name-mangled instance attributes set in __init__) -----------------------
 RX_CODECS = "_RTCRtpReceiver__codecs"  # dict[int, RTCRtpCodecParameters] by payload type
@@ -59,6 +60,13 @@ DTLS_STATE = "_state"  # rtcdtlstransport.State; forwarded RTP only while State.
 DTLS_TX_SRTP = "_tx_srtp"  # pylibsrtp.Session, set when the handshake completes
 DTLS_SEND_RTP_SOURCE = ("if self._state != State.CONNECTED:", "data = self._tx_srtp.protect(data)",
                         "await self.transport._send(data)")
+
+# --- pylibsrtp.Session ------------------------------------------------------------------------
+# media.sfu protects forwarded RTP in its own buffer with `lib.srtp_protect(ctx, buffer, len_ptr)`
+# from pylibsrtp's cffi binding, on the session's libsrtp context, as Session.protect does
+SRTP_CONTEXT = "_srtp"  # cffi `srtp_t *` of a pylibsrtp.Session; [0] is the libsrtp context
+SRTP_PROCESS_SOURCE = ("len_p[0] = len(data)", "_srtp_assert(func(self._srtp[0], self._cdata, len_p))",
+                       "return self._buffer[0 : len_p[0]]")
 
 # --- RTCIceTransport and aioice ----------------------------------------------------------------
 ICE_CONNECTION = "_connection"  # aioice.Connection of an RTCIceTransport
@@ -122,6 +130,7 @@ def problems() -> list[str]:
         found.append(f"aiortc is {aiortc.__version__}, media/ is pinned to {PINNED_AIORTC}")
     if not aioice.__version__.startswith(PINNED_AIOICE):
         found.append(f"aioice is {aioice.__version__}, media/ is pinned to {PINNED_AIOICE}.x")
+    found.extend(_srtp_problems())
     for cls, name, params in _METHODS:
         fn = getattr(cls, name, None)
         if fn is None:
@@ -200,6 +209,36 @@ def _source_problems() -> list[str]:
         found.append("aioice CandidatePair.remote_addr is no longer a property")
     if "self.protocol = protocol" not in inspect.getsource(CandidatePair.__init__):
         found.append("aioice CandidatePair no longer keeps its protocol in .protocol")
+    return found
+
+
+def _srtp_problems() -> list[str]:
+    """The libsrtp call media.sfu makes through pylibsrtp's binding, checked on a real session."""
+    from importlib.metadata import version
+
+    import pylibsrtp
+    from pylibsrtp._binding import ffi, lib
+
+    found = []
+    if version("pylibsrtp") != PINNED_PYLIBSRTP:
+        found.append(f"pylibsrtp is {version('pylibsrtp')}, media/ is pinned to {PINNED_PYLIBSRTP}")
+    source = inspect.getsource(pylibsrtp.Session)
+    found += [f"pylibsrtp.Session no longer contains {n!r}: media.sfu protects as it did" for n in SRTP_PROCESS_SOURCE
+              if n not in source]
+    key = bytes(range(30))
+    tx = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+    rx = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
+    packet = bytes([0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 7]) + b"payload"
+    try:
+        cdata = ffi.new("char[]", 2048)
+        length = ffi.new("int *", len(packet))
+        ffi.buffer(cdata)[0:len(packet)] = packet
+        if lib.srtp_protect(getattr(tx, SRTP_CONTEXT)[0], cdata, length) != 0:
+            found.append("libsrtp's srtp_protect refused a packet through pylibsrtp's binding")
+        elif rx.unprotect(ffi.buffer(cdata)[0:length[0]]) != packet:
+            found.append("a packet protected through pylibsrtp's binding does not unprotect to itself")
+    except (AttributeError, TypeError, pylibsrtp.Error) as exc:
+        found.append(f"protecting through pylibsrtp's binding failed: {exc!r}")
     return found
 
 

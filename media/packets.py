@@ -152,7 +152,9 @@ class StreamMap:
     `start(in_seq, in_ts, now)` (at a keyframe, or the first audio packet) fixes offsets so the
     leg's outgoing numbering continues from where it stopped: sequence numbers stay contiguous,
     and the timestamp advances by the wall-clock time the leg was paused, so a subscriber's
-    jitter buffer sees one continuous stream across pauses and source restarts.
+    jitter buffer sees one continuous stream across pauses and source restarts. Mapping a packet
+    changes nothing (the forwarding loop reads `seq_offset`, `ts_offset` and `start_seq` itself);
+    `stop(...)` is told the stream's newest packet, where the next start continues.
     """
 
     __slots__ = ("clock_rate", "seq_offset", "ts_offset", "start_seq", "last_seq", "last_ts",
@@ -177,15 +179,24 @@ class StreamMap:
         self.start_seq = in_seq
         self.started = True
 
-    def stop(self) -> None:
+    def stop(self, newest_seq: int, newest_ts: int, newest_time: float) -> None:
+        """Stop at the stream's newest packet (sequence number, timestamp, arrival time)."""
+        if not self.started:
+            return
+        if seq_newer_or_equal(newest_seq, self.start_seq):
+            self.last_seq, self.last_ts = self.map(newest_seq, newest_ts)  # type: ignore[misc]
+            self.last_time = newest_time
         self.started = False
 
-    def map(self, in_seq: int, in_ts: int, now: float) -> Optional[tuple[int, int]]:
+    def map(self, in_seq: int, in_ts: int) -> Optional[tuple[int, int]]:
         """(out_seq, out_ts), or None for a packet older than the current start."""
-        if not seq_newer_or_equal(in_seq, self.start_seq):
+        if not self.started or not seq_newer_or_equal(in_seq, self.start_seq):
             return None
-        seq = (in_seq + self.seq_offset) & 0xFFFF
-        ts = (in_ts + self.ts_offset) & 0xFFFFFFFF
-        if seq_newer_or_equal(seq, self.last_seq):
-            self.last_seq, self.last_ts, self.last_time = seq, ts, now
-        return seq, ts
+        return (in_seq + self.seq_offset) & 0xFFFF, (in_ts + self.ts_offset) & 0xFFFFFFFF
+
+    def unmap(self, out_seq: int) -> Optional[int]:
+        """The incoming sequence number an outgoing one was mapped from, if it is from this start."""
+        if not self.started:
+            return None
+        in_seq = (out_seq - self.seq_offset) & 0xFFFF
+        return in_seq if seq_newer_or_equal(in_seq, self.start_seq) else None

@@ -88,6 +88,9 @@ from aiortc.rtcrtpparameters import (
 )
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from pylibsrtp import SRTP_MAX_TRAILER_LEN
+from pylibsrtp._binding import ffi as srtp_ffi
+from pylibsrtp._binding import lib as srtp_lib
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
@@ -104,7 +107,7 @@ from aiortc.rtp import (
 
 from media import internals as ix
 from media import ports
-from media.packets import PacketHistory, RtpWriter, StreamMap, is_keyframe_start
+from media.packets import PacketHistory, RtpWriter, StreamMap, is_keyframe_start, seq_newer_or_equal
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +123,7 @@ REMB_INTERVAL = 1.0  # s between REMB reports to a publisher, unless the estimat
 REMB_DROP = 0.97  # ... below this share of the last one sent, which is reported at once
 REMB_FRESH = 5.0  # s a subscriber's own estimate (REMB) counts towards its publisher's cap
 REMB_FLOOR = 150_000  # bit/s: one subscriber's bad link never asks a publisher for less than this
+RTP_BUFFER = 2048  # bytes: a forwarded packet and its SRTP trailer (a publisher's packet is < 1500)
 
 
 class _SilentTrack(MediaStreamTrack):
@@ -172,24 +176,60 @@ class _Wire:
     """Writes one connection's forwarded RTP: SRTP-protect, then send on the selected ICE pair.
 
     It does what `RTCDtlsTransport._send_rtp` does, without that path's four nested coroutines
-    per packet (`media.internals` checks the source it follows). A packet is dropped while the
-    transport is not connected or no pair is selected, where aiortc's path raised ConnectionError.
+    per packet and without pylibsrtp's per-call checks and allocations: it protects in a buffer of
+    its own with libsrtp through pylibsrtp's binding, using the transport's SRTP session
+    (`media.internals` checks the source it follows). A packet is dropped while the transport is
+    not connected or no pair is selected (aiortc's path raised ConnectionError), or when libsrtp
+    refuses it.
     """
 
-    __slots__ = ("_dtls", "_nominated")
+    __slots__ = ("_dtls", "_nominated", "_pair", "_sendto", "_addr", "_session", "_srtp", "_cdata",
+                 "_buffer", "_len")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
         connection = ix.get(dtls.transport, ix.ICE_CONNECTION)
         self._nominated: dict[int, CandidatePair] = ix.get(connection, ix.ICE_NOMINATED)
+        self._pair: Optional[CandidatePair] = None
+        self._sendto: Callable[[bytes, tuple[str, int]], None] = _drop
+        self._addr: tuple[str, int] = ("", 0)
+        self._session: object = None
+        self._srtp: object = None
+        self._cdata = srtp_ffi.new("char[]", RTP_BUFFER)
+        self._buffer = srtp_ffi.buffer(self._cdata)
+        self._len = srtp_ffi.new("int *")
 
     def send(self, data: bytes) -> None:
         dtls = self._dtls
         if getattr(dtls, ix.DTLS_STATE) is not State.CONNECTED:
             return
         pair = self._nominated.get(1)
-        if pair is not None:
-            pair.protocol.transport.sendto(getattr(dtls, ix.DTLS_TX_SRTP).protect(data), pair.remote_addr)
+        if pair is not self._pair:
+            if pair is None:
+                return
+            self._bind(pair)
+        session = getattr(dtls, ix.DTLS_TX_SRTP)
+        if session is not self._session:
+            self._session, self._srtp = session, ix.get(session, ix.SRTP_CONTEXT)[0]
+        n = len(data)
+        if n > RTP_BUFFER - SRTP_MAX_TRAILER_LEN:
+            return
+        self._len[0] = n
+        self._buffer[0:n] = data
+        if srtp_lib.srtp_protect(self._srtp, self._cdata, self._len) == 0:
+            try:
+                self._sendto(self._buffer[0:self._len[0]], self._addr)
+            except OSError:  # a full socket buffer: this packet is lost, as on the network
+                pass
+
+    def _bind(self, pair: CandidatePair) -> None:
+        self._pair = pair
+        self._sendto = pair.protocol.transport.sendto
+        self._addr = pair.remote_addr
+
+
+def _drop(data: bytes, addr: tuple[str, int]) -> None:
+    return None
 
 
 def _primary_codec(codecs: Sequence[RTCRtpCodecParameters]) -> Optional[RTCRtpCodecParameters]:
@@ -317,6 +357,10 @@ class Publication:
         self.ssrc: Optional[int] = None
         self.legs: list[Leg] = []
         self.packets = 0
+        # the publisher's packets by sequence number, shared by every leg (NACKs from subscribers)
+        self.history: PacketHistory[RtpPacket] = PacketHistory(room.history_size)
+        # the newest packet of the current stream: (sequence number, timestamp, loop time, NTP time)
+        self.newest: tuple[int, int, float, int] = (0, 0, 0.0, 0)
         self.plis_sent = 0
         self._last_pli = -1e9
         self._pli_timer: Optional[asyncio.TimerHandle] = None
@@ -366,13 +410,17 @@ class Publication:
         if self._nack is not None and self._nack.add(packet):
             await getattr(rx, ix.RX_SEND_NACK)(packet.ssrc, sorted(self._nack.missing))
 
+        now = self._loop.time()
         if packet.ssrc != self.ssrc:
             if self.ssrc is not None:  # the publisher restarted its stream: restart every leg
                 for leg in self.legs:
-                    leg.map.stop()
+                    leg.map.stop(*self.newest[:3])
             self.ssrc = packet.ssrc
+            self.newest = (packet.sequence_number, packet.timestamp, now, clock.current_ntp_time())
+        elif seq_newer_or_equal(packet.sequence_number, self.newest[0]):
+            self.newest = (packet.sequence_number, packet.timestamp, now, clock.current_ntp_time())
         self.packets += 1
-        now = self._loop.time()
+        self.history.put(packet.sequence_number, packet)
         if self.kind == "audio":
             self._note_audio(packet, now)
         keyframe = False
@@ -381,9 +429,8 @@ class Publication:
                 if not leg.map.started:
                     keyframe = is_keyframe_start(codec.name, packet.payload)
                     break
-        ntp = clock.current_ntp_time()
         for leg in self.legs:
-            leg.forward(packet, keyframe, now, ntp)
+            leg.forward(packet, keyframe, now)
 
     def subscriber_cap(self, now: float) -> Optional[int]:
         """The lowest fresh estimate among the legs that forward this track, or None.
@@ -452,8 +499,7 @@ class Publication:
 class Leg:
     """One publisher track forwarded to one subscriber: a sendonly transceiver on its connection."""
 
-    def __init__(self, pub: Publication, sub: "Participant", transceiver: RTCRtpTransceiver,
-                 history_size: int) -> None:
+    def __init__(self, pub: Publication, sub: "Participant", transceiver: RTCRtpTransceiver) -> None:
         self.pub = pub
         self.sub = sub
         self.transceiver = transceiver
@@ -467,8 +513,6 @@ class Leg:
         self.pt_map: dict[int, int] = {}
         self.rtx_pt: dict[int, int] = {}  # media pt (ours) -> rtx pt
         self.mid: Optional[str] = None
-        # by outgoing sequence number: the publisher's packet (shared by every leg) and our timestamp
-        self.history: PacketHistory[tuple[RtpPacket, int]] = PacketHistory(history_size)
         clock_rate = pub.codec.clockRate if pub.codec else 90000
         self.map = StreamMap(clock_rate, random.randrange(0, 32768), random.randrange(0, 1 << 32))
         self._rtx_seq = random.randrange(0, 32768)
@@ -521,17 +565,19 @@ class Leg:
                 if match is not None:
                     self.pt_map[theirs.payloadType] = match.payloadType
 
-    def forward(self, packet: RtpPacket, keyframe: bool, now: float, ntp: int) -> None:
-        """Rewrite one of the publisher's packets for this leg and send it, if it is forwarded."""
-        if not self.active or self.paused:
-            return
+    def forward(self, packet: RtpPacket, keyframe: bool, now: float) -> None:
+        """Rewrite one of the publisher's packets for this leg and send it, if it is forwarded.
+
+        This runs once per packet and subscriber, so it only maps, writes and sends; the sender
+        report state is copied to aiortc's sender by `sync_report` (the room's tick).
+        """
         m = self.map
-        if not m.started:
-            if self.pub.kind == "video" and not keyframe:
+        if not m.started:  # (a paused or closed leg is stopped)
+            if not self.active or self.paused or (self.pub.kind == "video" and not keyframe):
                 return
             m.start(packet.sequence_number, packet.timestamp, now)
-        mapped = m.map(packet.sequence_number, packet.timestamp, now)
-        if mapped is None:
+        in_seq = packet.sequence_number
+        if ((in_seq - m.start_seq) & 0xFFFF) >= 0x8000:  # older than this start
             return
         pt = self.pt_map.get(packet.payload_type)
         if pt is None:
@@ -539,20 +585,26 @@ class Leg:
             pt = self.pt_map.get(packet.payload_type)
             if pt is None:
                 return
-        seq, ts = mapped
         ext = packet.extensions
-        self._wire.send(self._writer.write(pt, packet.marker, seq, ts, self.ssrc, packet.payload,  # type: ignore[union-attr]
-                                           ext.abs_send_time, ext.audio_level))
-        self.history.put(seq, (packet, ts))
+        self._wire.send(self._writer.write(pt, packet.marker, (in_seq + m.seq_offset) & 0xFFFF,  # type: ignore[union-attr]
+                                           (packet.timestamp + m.ts_offset) & 0xFFFFFFFF, self.ssrc,
+                                           packet.payload, ext.abs_send_time, ext.audio_level))
         self.sent += 1
         self.octets += len(packet.payload)
-        self._note_sent(ntp, ts)
 
-    def _note_sent(self, ntp: int, ts: int) -> None:
-        """Keep the sender's SR state (aiortc's RTCP loop reads it) as its own send loop would."""
+    def sync_report(self) -> None:
+        """Give aiortc's sender the state its sender reports (SR) carry, as its own send loop would.
+
+        The NTP/RTP timestamp pair is the publisher's newest packet as this leg numbers it, so an
+        SR maps this leg's timestamps onto wall time as the publisher's own SR does.
+        """
+        seq, ts, _, ntp = self.pub.newest
+        mapped = self.map.map(seq, ts)
+        if mapped is None or not ntp:
+            return
         s = self.sender
         setattr(s, ix.TX_NTP_TIMESTAMP, ntp)
-        setattr(s, ix.TX_RTP_TIMESTAMP, ts)
+        setattr(s, ix.TX_RTP_TIMESTAMP, mapped[1])
         setattr(s, ix.TX_OCTET_COUNT, self.octets)
         setattr(s, ix.TX_PACKET_COUNT, self.sent)
 
@@ -561,7 +613,7 @@ class Leg:
             return
         self.paused = paused
         if paused:
-            self.map.stop()
+            self.map.stop(*self.pub.newest[:3])
         elif self.active:
             self.pub.request_keyframe()
 
@@ -583,12 +635,15 @@ class Leg:
             await self._original_rtcp(packet)
 
     def _retransmit(self, seq: int) -> None:
-        """Send a packet again from the history, as RTX when the subscriber negotiated it."""
-        entry = self.history.get(seq)
-        if entry is None or not self.active:
+        """Send a packet again from the publication's history, as RTX when the subscriber negotiated it."""
+        in_seq = self.map.unmap(seq)
+        packet = self.pub.history.get(in_seq) if in_seq is not None else None
+        if packet is None or not self.active or packet.ssrc != self.pub.ssrc:
             return
-        packet, ts = entry
-        pt = self.pt_map[packet.payload_type]
+        pt = self.pt_map.get(packet.payload_type)
+        if pt is None:
+            return
+        ts = (packet.timestamp + self.map.ts_offset) & 0xFFFFFFFF
         ext = packet.extensions
         rtx_pt = self.rtx_pt.get(pt)
         if rtx_pt is None:
@@ -605,6 +660,7 @@ class Leg:
         """Stop forwarding; aiortc's sender.stop() sends RTCP BYE for this leg's SSRC."""
         self.closed = True
         self.active = False
+        self.map.started = False
         await self.sender.stop()
         self.transceiver.direction = "inactive"
 
@@ -780,6 +836,7 @@ class Room:
         for pub, leg in p.subscriptions.items():
             leg.closed = True
             leg.active = False
+            leg.map.started = False
             if leg in pub.legs:
                 pub.legs.remove(leg)
         p.subscriptions.clear()
@@ -816,7 +873,7 @@ class Room:
                 t.setCodecPreferences(prefs)
         ix.put(t.sender, ix.TX_STREAM_ID, pub.owner.pid)
         ix.put(t.sender, ix.TX_TRACK_ID, f"{pub.owner.pid}-{pub.kind}-{pub.transceiver.mid}")
-        leg = Leg(pub, sub, t, self.history_size)
+        leg = Leg(pub, sub, t)
         pub.legs.append(leg)
         sub.subscriptions[pub] = leg
         sub.dirty = True
@@ -852,5 +909,8 @@ class Room:
             await asyncio.sleep(self.reselect_interval)
             try:
                 self._select_video()
+                for p in self._participants.values():
+                    for leg in p.subscriptions.values():
+                        leg.sync_report()
             except Exception:  # never let selection kill the ticker
-                logger.exception("video selection failed")
+                logger.exception("video selection or sender reports failed")

@@ -44,18 +44,30 @@ def test_history_keeps_the_last_packets_by_sequence() -> None:
 
 def test_stream_map_continues_across_a_restart() -> None:
     m = StreamMap(90000, first_seq=100, first_ts=1000)
+    assert m.map(5000, 777) is None  # not started
     m.start(in_seq=5000, in_ts=777, now=10.0)
-    assert m.map(5000, 777, 10.0) == (100, 1000)
-    assert m.map(5001, 777 + 3000, 10.03) == (101, 4000)
-    assert m.map(4999, 0, 10.03) is None  # before the start point
-    m.stop()
+    assert m.map(5000, 777) == (100, 1000)
+    assert m.map(5001, 777 + 3000) == (101, 4000)
+    assert m.map(4999, 0) is None  # before the start point
+    assert m.unmap(101) == 5001 and m.unmap(99) is None
+    m.stop(5001, 777 + 3000, 10.03)  # the stream's newest packet
+    assert m.map(5001, 777 + 3000) is None and m.unmap(101) is None
     # a new source (or a resumed one) continues the numbering, timestamps advance by wall time
     m.start(in_seq=60000, in_ts=5, now=11.03)
-    seq, ts = m.map(60000, 5, 11.03)
+    seq, ts = m.map(60000, 5)
     assert seq == 102
     assert ts == 4000 + 90000
-    assert m.map(65535, 5, 11.1)[0] == (102 + 5535) & 0xFFFF
-    assert m.map(0, 5, 11.1)[0] == (102 + 5536) & 0xFFFF  # input wraps, output stays contiguous
+    assert m.map(65535, 5)[0] == (102 + 5535) & 0xFFFF
+    assert m.map(0, 5)[0] == (102 + 5536) & 0xFFFF  # input wraps, output stays contiguous
+    assert m.unmap((102 + 5536) & 0xFFFF) == 0
+
+
+def test_stream_map_stopped_before_any_newer_packet_keeps_its_place() -> None:
+    m = StreamMap(48000, first_seq=10, first_ts=0)
+    m.start(in_seq=300, in_ts=960, now=1.0)
+    m.stop(299, 0, 1.0)  # the newest packet is older than the start: nothing went out
+    m.start(in_seq=400, in_ts=5000, now=2.0)
+    assert m.map(400, 5000) == (10, 0)  # the first packet out is still number 10
 
 
 def _aiortc_bytes(pt: int, marker: int, seq: int, ts: int, ssrc: int, payload: bytes, mid: str | None,
