@@ -58,6 +58,16 @@ DTLS_SEND_RTP = "_send_rtp"  # async (bytes) -> None: SRTP/SRTCP protect and sen
 # transport's own packet/byte counters (getStats "transport") do not count those packets
 DTLS_STATE = "_state"  # rtcdtlstransport.State; forwarded RTP only while State.CONNECTED
 DTLS_TX_SRTP = "_tx_srtp"  # pylibsrtp.Session, set when the handshake completes
+DTLS_RX_SRTP = "_rx_srtp"  # pylibsrtp.Session for incoming SRTP, set when the handshake completes
+DTLS_EXT_MAP = "_rtp_header_extensions_map"  # aiortc.rtp.HeaderExtensionsMap of the transport
+DTLS_ROUTER = "_rtp_router"  # RtpRouter: route_rtp(packet) -> the receiver for this packet, or None
+# media.sfu takes incoming SRTP straight from the ICE connection (see ICE_DATA_RECEIVED) and then
+# does what RTCDtlsTransport._recv_next and _handle_rtp_data do for it
+DTLS_RECV_SOURCE = ("elif first_byte > 127 and first_byte < 192 and self._rx_srtp:", "if is_rtcp(data):",
+                    "data = self._rx_srtp.unprotect(data)",
+                    "packet = RtpPacket.parse(data, self._rtp_header_extensions_map)",
+                    "receiver = self._rtp_router.route_rtp(packet)",
+                    "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)")
 DTLS_SEND_RTP_SOURCE = ("if self._state != State.CONNECTED:", "data = self._tx_srtp.protect(data)",
                         "await self.transport._send(data)")
 
@@ -77,6 +87,13 @@ ICE_NOMINATED = "_nominated"  # dict[component, CandidatePair]: the selected pai
 ICE_SEND_SOURCE = {"Connection.sendto": ("active_pair = self._nominated.get(component)",
                                          "await active_pair.protocol.send_data(data, active_pair.remote_addr)"),
                    "StunProtocol.send_data": ("self.transport.sendto(data, addr)",)}
+
+# every datagram that is not STUN reaches `Connection.data_received(data, component)` through the
+# instance attribute (StunProtocol calls `self.receiver.data_received`); media.sfu replaces it per
+# connection, handles SRTP media itself and passes everything else on (to aiortc's queue)
+ICE_DATA_RECEIVED = "data_received"
+ICE_DATA_SOURCE = {"StunProtocol.datagram_received": ("self.receiver.data_received(data, self.local_candidate.component)",),
+                   "Connection.data_received": ("self._queue.put_nowait((data, component))",)}
 
 # --- RTCRtpTransceiver ------------------------------------------------------------------------
 TRANSCEIVER_CODECS = "_codecs"  # negotiated codecs, set by setRemoteDescription
@@ -178,10 +195,12 @@ def problems() -> list[str]:
                 found.append(f"RTCRtpTransceiver has no method {TRANSCEIVER_GET_MLINE_INDEX}")
         if not hasattr(rx, RX_STOP_DECODER):
             found.append(f"RTCRtpReceiver has no method {RX_STOP_DECODER}")
-        for attr in (DTLS_STATE, DTLS_TX_SRTP):
+        for attr in (DTLS_STATE, DTLS_TX_SRTP, DTLS_RX_SRTP, DTLS_EXT_MAP, DTLS_ROUTER):
             if not hasattr(dtls, attr):
                 found.append(f"RTCDtlsTransport has no attribute {attr}")
         connection = getattr(ice, ICE_CONNECTION, None)
+        if not callable(getattr(getattr(dtls, DTLS_ROUTER, None), "route_rtp", None)):
+            found.append(f"RTCDtlsTransport.{DTLS_ROUTER} has no route_rtp")
         if not isinstance(getattr(connection, ICE_NOMINATED, None), dict):
             found.append(f"RTCIceTransport.{ICE_CONNECTION}.{ICE_NOMINATED} is not a dict of selected pairs")
         await ice.stop()
@@ -198,7 +217,13 @@ def _source_problems() -> list[str]:
     found = []
     sources = {"RTCDtlsTransport._send_rtp": (getattr(RTCDtlsTransport, DTLS_SEND_RTP), DTLS_SEND_RTP_SOURCE),
                "Connection.sendto": (Connection.sendto, ICE_SEND_SOURCE["Connection.sendto"]),
-               "StunProtocol.send_data": (StunProtocol.send_data, ICE_SEND_SOURCE["StunProtocol.send_data"])}
+               "StunProtocol.send_data": (StunProtocol.send_data, ICE_SEND_SOURCE["StunProtocol.send_data"]),
+               "RTCDtlsTransport._recv_next": (RTCDtlsTransport._recv_next, DTLS_RECV_SOURCE[:3]),
+               "RTCDtlsTransport._handle_rtp_data": (RTCDtlsTransport._handle_rtp_data, DTLS_RECV_SOURCE[3:]),
+               "StunProtocol.datagram_received": (StunProtocol.datagram_received,
+                                                  ICE_DATA_SOURCE["StunProtocol.datagram_received"]),
+               "Connection.data_received": (getattr(Connection, ICE_DATA_RECEIVED),
+                                            ICE_DATA_SOURCE["Connection.data_received"])}
     for name, (fn, needles) in sources.items():
         source = inspect.getsource(fn)
         found += [f"{name} no longer contains {n!r}: media.sfu's send path must follow it" for n in needles

@@ -44,7 +44,7 @@ Interface for the node (signalling is the node's business; this module never imp
   sends it, otherwise audio activity after a silence (DTX) as a fallback; ties keep join order,
   and a stream already forwarded gets a few seconds' preference so the choice does not flap.
 - Loss and keyframes: NACKs towards publishers come from aiortc's own NackGenerator on the
-  receiver; subscriber NACKs are answered from a per-leg history (`history_size` packets,
+  receiver; subscriber NACKs are answered from the publisher's history (`history_size` packets,
   retransmitted as RTX when negotiated); PLI from subscribers is relayed to the publisher at most
   once per `keyframe_interval` seconds per publisher stream (a request inside the window is sent
   when the window ends, never dropped); a leg that starts or resumes waits for a keyframe and asks
@@ -64,6 +64,8 @@ import copy
 import inspect
 import logging
 import random
+
+import pylibsrtp
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Optional, Union
@@ -232,6 +234,48 @@ def _drop(data: bytes, addr: tuple[str, int]) -> None:
     return None
 
 
+class _Inlet:
+    """Takes one connection's incoming SRTP media straight from its ICE connection.
+
+    aiortc queues every datagram and reads it in the DTLS transport's task, several coroutines
+    deep. For RTP (not RTCP, not DTLS) once SRTP keys exist, this does what that path does —
+    unprotect, parse with the transport's extension map, route to a receiver — in the socket's
+    callback, and calls the publication's handler directly. Everything else, and RTP for a
+    receiver that is not a publication, takes aiortc's own way. A failure in a handler is logged
+    and never reaches asyncio, which would close the socket.
+    """
+
+    __slots__ = ("_dtls", "_queue_it", "handlers")
+
+    def __init__(self, dtls: RTCDtlsTransport) -> None:
+        self._dtls = dtls
+        self.handlers: dict[object, Callable[[RtpPacket, int], None]] = {}
+        connection = ix.get(dtls.transport, ix.ICE_CONNECTION)
+        self._queue_it: Callable[[bytes, int], None] = getattr(connection, ix.ICE_DATA_RECEIVED)
+        setattr(connection, ix.ICE_DATA_RECEIVED, self.data_received)
+
+    def data_received(self, data: bytes, component: int) -> None:
+        srtp = getattr(self._dtls, ix.DTLS_RX_SRTP)
+        if srtp is None or len(data) < 12 or not 127 < data[0] < 192 or 192 <= data[1] <= 208:
+            self._queue_it(data, component)  # DTLS, RTCP, or media before the keys
+            return
+        arrival_time_ms = clock.current_ms()
+        try:
+            packet = RtpPacket.parse(srtp.unprotect(data), getattr(self._dtls, ix.DTLS_EXT_MAP))
+        except (pylibsrtp.Error, ValueError):
+            return  # as aiortc: a packet that does not authenticate or parse is dropped
+        receiver = getattr(self._dtls, ix.DTLS_ROUTER).route_rtp(packet)
+        handler = self.handlers.get(receiver)
+        if handler is None:
+            if receiver is not None:
+                asyncio.ensure_future(getattr(receiver, ix.RX_HANDLE_RTP)(packet, arrival_time_ms))
+            return
+        try:
+            handler(packet, arrival_time_ms)
+        except Exception:
+            logger.exception("forwarding a packet failed")
+
+
 def _primary_codec(codecs: Sequence[RTCRtpCodecParameters]) -> Optional[RTCRtpCodecParameters]:
     return next((c for c in codecs if not is_rtx(c)), None)
 
@@ -378,9 +422,17 @@ class Publication:
 
         rx.receive = receive  # type: ignore[method-assign]
         setattr(rx, ix.RX_HANDLE_RTP, self._on_rtp)
+        if owner.inlet is None:  # one DTLS transport per participant (max-bundle)
+            owner.inlet = _Inlet(rx.transport)
+        owner.inlet.handlers[rx] = self.on_rtp
 
     # -- incoming RTP -----------------------------------------------------------------------
     async def _on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        """aiortc's way in (its receive task), used until the inlet takes over."""
+        self.on_rtp(packet, arrival_time_ms)
+
+    def on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        """One packet from the publisher: feed aiortc's receiver statistics, then every leg."""
         rx = self.receiver
         if not getattr(rx, ix.RX_ENABLED):
             return
@@ -391,8 +443,8 @@ class Publication:
             if remb is not None and self._rtcp_ssrc is not None:
                 bitrate = min(remb[0], self.subscriber_cap(self._loop.time()) or remb[0])
                 if self._remb_due(bitrate):
-                    await getattr(rx, ix.RX_SEND_RTCP)(RtcpPsfbPacket(
-                        fmt=RTCP_PSFB_APP, ssrc=self._rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, remb[1])))
+                    self._rtcp(getattr(rx, ix.RX_SEND_RTCP)(RtcpPsfbPacket(
+                        fmt=RTCP_PSFB_APP, ssrc=self._rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, remb[1]))))
         codec = self._codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -408,7 +460,7 @@ class Publication:
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
             codec = self._codecs[apt]
         if self._nack is not None and self._nack.add(packet):
-            await getattr(rx, ix.RX_SEND_NACK)(packet.ssrc, sorted(self._nack.missing))
+            self._rtcp(getattr(rx, ix.RX_SEND_NACK)(packet.ssrc, sorted(self._nack.missing)))
 
         now = self._loop.time()
         if packet.ssrc != self.ssrc:
@@ -431,6 +483,10 @@ class Publication:
                     break
         for leg in self.legs:
             leg.forward(packet, keyframe, now)
+
+    def _rtcp(self, send: Awaitable[None]) -> None:
+        """Send feedback (REMB, NACK) to the publisher without holding up the packet."""
+        self.room._spawn(send)
 
     def subscriber_cap(self, now: float) -> Optional[int]:
         """The lowest fresh estimate among the legs that forward this track, or None.
@@ -483,7 +539,7 @@ class Publication:
             return
         self._last_pli = self._loop.time()
         self.plis_sent += 1
-        asyncio.ensure_future(getattr(self.receiver, ix.RX_SEND_PLI)(self.ssrc))
+        self._rtcp(getattr(self.receiver, ix.RX_SEND_PLI)(self.ssrc))
 
     def reception(self) -> tuple[int, int]:
         """(expected, received) packets over the publisher's streams (RTX included), as RR counts them."""
@@ -673,6 +729,7 @@ class Participant:
     publications: list[Publication] = field(default_factory=list)
     subscriptions: dict[Publication, Leg] = field(default_factory=dict)
     connected: bool = False
+    inlet: Optional[_Inlet] = None  # takes the participant's media off its ICE connection
     offer_pending: bool = False
     dirty: bool = False
     last_spoke: float = -1e9
