@@ -2,3 +2,7 @@
 
 This package never imports ``node``.
 """
+
+
+class Glare(ValueError):
+    """A client offered while an offer from the room to it was outstanding (it answers that first)."""

@@ -58,6 +58,7 @@ DTLS_SEND_RTP = "_send_rtp"  # async (bytes) -> None: SRTP/SRTCP protect and sen
 # transport's own packet/byte counters (getStats "transport") do not count those packets
 DTLS_STATE = "_state"  # rtcdtlstransport.State; forwarded RTP only while State.CONNECTED
 DTLS_TX_SRTP = "_tx_srtp"  # pylibsrtp.Session, set when the handshake completes
+DTLS_ROLE = "_role"  # "auto" until the handshake starts, then "client" or "server" (media.icerestart)
 DTLS_RX_SRTP = "_rx_srtp"  # pylibsrtp.Session for incoming SRTP, set when the handshake completes
 DTLS_EXT_MAP = "_rtp_header_extensions_map"  # aiortc.rtp.HeaderExtensionsMap of the transport
 DTLS_ROUTER = "_rtp_router"  # RtpRouter: route_rtp(packet) -> the receiver for this packet, or None
@@ -94,6 +95,22 @@ ICE_SEND_SOURCE = {"Connection.sendto": ("active_pair = self._nominated.get(comp
 ICE_DATA_RECEIVED = "data_received"
 ICE_DATA_SOURCE = {"StunProtocol.datagram_received": ("self.receiver.data_received(data, self.local_candidate.component)",),
                    "Connection.data_received": ("self._queue.put_nowait((data, component))",)}
+
+# ICE restart (media.icerestart): a new aioice Connection is put under a running RTCIceTransport
+ICE_QUEUE = "_queue"  # asyncio.Queue of (data, component) that Connection.recv reads
+ICE_TRANSPORT_POLICY = "_transport_policy"  # aioice.TransportPolicy the connection was made with
+ICE_TRANSPORT_RECV = "_recv"  # RTCIceTransport: bound Connection.recv the DTLS transport calls
+ICE_TRANSPORT_SEND = "_send"  # RTCIceTransport: bound Connection.send
+ICE_TRANSPORT_MONITOR = "_RTCIceTransport__monitor_task"  # task that watches for ConnectionClosed
+ICE_TRANSPORT_WATCH = "_monitor"  # coroutine method: that watch
+ICE_TRANSPORT_SET_STATE = "_RTCIceTransport__setState"  # method (state): sets state, emits statechange
+ICE_TRANSPORT_SOURCE = {"RTCIceTransport.__init__": ("self._connection = gatherer._connection",
+                                                     "self._recv = self._connection.recv",
+                                                     "self._send = self._connection.send"),
+                        "RTCIceTransport._monitor": ("event = await self._connection.get_event()",
+                                                     'if self.state == "completed":'),
+                        "Connection.recvfrom": ("result = await self._queue.get()",),
+                        "Connection.close": ("self._queue.put_nowait(None)",)}
 
 # --- RTCRtpTransceiver ------------------------------------------------------------------------
 TRANSCEIVER_CODECS = "_codecs"  # negotiated codecs, set by setRemoteDescription
@@ -195,10 +212,17 @@ def problems() -> list[str]:
                 found.append(f"RTCRtpTransceiver has no method {TRANSCEIVER_GET_MLINE_INDEX}")
         if not hasattr(rx, RX_STOP_DECODER):
             found.append(f"RTCRtpReceiver has no method {RX_STOP_DECODER}")
-        for attr in (DTLS_STATE, DTLS_TX_SRTP, DTLS_RX_SRTP, DTLS_EXT_MAP, DTLS_ROUTER):
+        for attr in (DTLS_STATE, DTLS_ROLE, DTLS_TX_SRTP, DTLS_RX_SRTP, DTLS_EXT_MAP, DTLS_ROUTER):
             if not hasattr(dtls, attr):
                 found.append(f"RTCDtlsTransport has no attribute {attr}")
         connection = getattr(ice, ICE_CONNECTION, None)
+        for attr in (ICE_TRANSPORT_RECV, ICE_TRANSPORT_SEND, ICE_TRANSPORT_MONITOR, ICE_TRANSPORT_WATCH,
+                     ICE_TRANSPORT_SET_STATE):
+            if not hasattr(ice, attr):
+                found.append(f"RTCIceTransport has no attribute {attr} (media.icerestart)")
+        for attr in (ICE_QUEUE, ICE_TRANSPORT_POLICY):
+            if not hasattr(connection, attr):
+                found.append(f"aioice Connection has no attribute {attr} (media.icerestart)")
         if not callable(getattr(getattr(dtls, DTLS_ROUTER, None), "route_rtp", None)):
             found.append(f"RTCDtlsTransport.{DTLS_ROUTER} has no route_rtp")
         if not isinstance(getattr(connection, ICE_NOMINATED, None), dict):
@@ -212,6 +236,7 @@ def problems() -> list[str]:
 def _source_problems() -> list[str]:
     """The send path media.sfu reproduces, checked in aiortc's and aioice's own source."""
     from aioice.ice import CandidatePair, Connection, StunProtocol
+    from aiortc.rtcicetransport import RTCIceTransport
     from aiortc.rtcdtlstransport import State
 
     found = []
@@ -223,7 +248,12 @@ def _source_problems() -> list[str]:
                "StunProtocol.datagram_received": (StunProtocol.datagram_received,
                                                   ICE_DATA_SOURCE["StunProtocol.datagram_received"]),
                "Connection.data_received": (getattr(Connection, ICE_DATA_RECEIVED),
-                                            ICE_DATA_SOURCE["Connection.data_received"])}
+                                            ICE_DATA_SOURCE["Connection.data_received"]),
+               "RTCIceTransport.__init__": (RTCIceTransport.__init__, ICE_TRANSPORT_SOURCE["RTCIceTransport.__init__"]),
+               "RTCIceTransport._monitor": (getattr(RTCIceTransport, ICE_TRANSPORT_WATCH),
+                                            ICE_TRANSPORT_SOURCE["RTCIceTransport._monitor"]),
+               "Connection.recvfrom": (Connection.recvfrom, ICE_TRANSPORT_SOURCE["Connection.recvfrom"]),
+               "Connection.close": (Connection.close, ICE_TRANSPORT_SOURCE["Connection.close"])}
     for name, (fn, needles) in sources.items():
         source = inspect.getsource(fn)
         found += [f"{name} no longer contains {n!r}: media.sfu's send path must follow it" for n in needles

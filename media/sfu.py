@@ -70,6 +70,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
+from aioice import Connection
 from aioice.ice import CandidatePair
 from aiortc import (
     RTCConfiguration,
@@ -107,8 +108,10 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
+from media import Glare
 from media import internals as ix
 from media import ports
+from media.icerestart import IceRestart, RemoteIce, answer_for, read_restart_offer
 from media.packets import PacketHistory, RtpWriter, StreamMap, is_keyframe_start, seq_newer_or_equal
 
 logger = logging.getLogger(__name__)
@@ -124,6 +127,7 @@ ICE_GRACE = 10.0
 REMB_INTERVAL = 1.0  # s between REMB reports to a publisher, unless the estimate falls
 REMB_DROP = 0.97  # ... below this share of the last one sent, which is reported at once
 REMB_FRESH = 5.0  # s a subscriber's own estimate (REMB) counts towards its publisher's cap
+RESTART_TIMEOUT = 30.0  # s an ICE restart's checks may take before the room gives up on it
 REMB_FLOOR = 150_000  # bit/s: one subscriber's bad link never asks a publisher for less than this
 RTP_BUFFER = 2048  # bytes: a forwarded packet and its SRTP trailer (a publisher's packet is < 1500)
 
@@ -190,9 +194,9 @@ class _Wire:
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
-        connection = ix.get(dtls.transport, ix.ICE_CONNECTION)
-        self._nominated: dict[int, CandidatePair] = ix.get(connection, ix.ICE_NOMINATED)
+        self._nominated: dict[int, CandidatePair] = {}
         self._pair: Optional[CandidatePair] = None
+        self.attach(ix.get(dtls.transport, ix.ICE_CONNECTION))
         self._sendto: Callable[[bytes, tuple[str, int]], None] = _drop
         self._addr: tuple[str, int] = ("", 0)
         self._session: object = None
@@ -224,6 +228,12 @@ class _Wire:
             except OSError:  # a full socket buffer: this packet is lost, as on the network
                 pass
 
+    def attach(self, connection: Connection) -> None:
+        """Send on this ICE connection's selected pair (a new one after an ICE restart)."""
+        self._nominated = ix.get(connection, ix.ICE_NOMINATED)
+        self._pair = None
+        self._sendto = _drop
+
     def _bind(self, pair: CandidatePair) -> None:
         self._pair = pair
         self._sendto = pair.protocol.transport.sendto
@@ -231,6 +241,10 @@ class _Wire:
 
 
 def _drop(data: bytes, addr: tuple[str, int]) -> None:
+    return None
+
+
+def _ignore(data: bytes, component: int) -> None:
     return None
 
 
@@ -250,8 +264,12 @@ class _Inlet:
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
         self.handlers: dict[object, Callable[[RtpPacket, int], None]] = {}
-        connection = ix.get(dtls.transport, ix.ICE_CONNECTION)
-        self._queue_it: Callable[[bytes, int], None] = getattr(connection, ix.ICE_DATA_RECEIVED)
+        self._queue_it: Callable[[bytes, int], None] = _ignore
+        self.attach(ix.get(dtls.transport, ix.ICE_CONNECTION))
+
+    def attach(self, connection: Connection) -> None:
+        """Take the media of this ICE connection (a new one after an ICE restart)."""
+        self._queue_it = getattr(connection, ix.ICE_DATA_RECEIVED)
         setattr(connection, ix.ICE_DATA_RECEIVED, self.data_received)
 
     def data_received(self, data: bytes, component: int) -> None:
@@ -573,7 +591,7 @@ class Leg:
         self.map = StreamMap(clock_rate, random.randrange(0, 32768), random.randrange(0, 1 << 32))
         self._rtx_seq = random.randrange(0, 32768)
         self._writer = RtpWriter(None, ())  # set with the negotiated MID and extension ids
-        self._wire: _Wire | None = None
+        self.wire: _Wire | None = None
         self.sent = 0
         self.octets = 0
         self.retransmitted = 0
@@ -607,7 +625,7 @@ class Leg:
             if is_rtx(c) and isinstance(c.parameters.get("apt"), int):
                 self.rtx_pt[int(c.parameters["apt"])] = c.payloadType
         self._writer = RtpWriter(self.mid, [(e.id, e.uri) for e in parameters.headerExtensions])
-        self._wire = _Wire(self.sender.transport)
+        self.wire = _Wire(self.sender.transport)
         self.active = True
         if not self.paused:
             self.pub.request_keyframe()  # a late joiner gets a keyframe fast
@@ -642,7 +660,7 @@ class Leg:
             if pt is None:
                 return
         ext = packet.extensions
-        self._wire.send(self._writer.write(pt, packet.marker, (in_seq + m.seq_offset) & 0xFFFF,  # type: ignore[union-attr]
+        self.wire.send(self._writer.write(pt, packet.marker, (in_seq + m.seq_offset) & 0xFFFF,  # type: ignore[union-attr]
                                            (packet.timestamp + m.ts_offset) & 0xFFFFFFFF, self.ssrc,
                                            packet.payload, ext.abs_send_time, ext.audio_level))
         self.sent += 1
@@ -709,7 +727,7 @@ class Leg:
             data = self._writer.write(rtx_pt, packet.marker, self._rtx_seq, ts, self.rtx_ssrc,
                                       seq.to_bytes(2, "big") + packet.payload, ext.abs_send_time, ext.audio_level)
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
-        self._wire.send(data)  # type: ignore[union-attr]
+        self.wire.send(data)  # type: ignore[union-attr]
         self.retransmitted += 1
 
     async def close(self) -> None:
@@ -730,6 +748,8 @@ class Participant:
     subscriptions: dict[Publication, Leg] = field(default_factory=dict)
     connected: bool = False
     inlet: Optional[_Inlet] = None  # takes the participant's media off its ICE connection
+    restarting: bool = False  # an ICE restart is under way
+    ice_ufrags: set[str] = field(default_factory=set)  # every ICE username fragment the client used
     offer_pending: bool = False
     dirty: bool = False
     last_spoke: float = -1e9
@@ -877,6 +897,64 @@ class Room:
         p.offer_pending = False
         if p.dirty:
             await self._renegotiate(p)
+
+    async def restart_ice(self, pid: str, offer_sdp: str) -> str:
+        """Answer a client's ICE-restart offer: same session and DTLS, new ICE (media.icerestart).
+
+        Raises `Glare` while an offer from the room is outstanding (the client answers that one
+        first and restarts after), ValueError for an offer that is not exactly an ICE restart of
+        the session, or when the session's DTLS has already ended (the client joins again).
+        """
+        p = self.participant(pid)
+        pc = p.pc
+        if p.offer_pending or pc.signalingState != "stable":
+            raise Glare("an offer from the room is outstanding: answer it, then restart")
+        if p.restarting:
+            raise Glare("an ICE restart is already under way")
+        if pc.remoteDescription is None or pc.localDescription is None or not p.publications and not p.subscriptions:
+            raise ValueError("this connection has no media session to restart")
+        remote = read_restart_offer(offer_sdp, pc.remoteDescription.sdp)
+        if remote.ufrag in p.ice_ufrags:
+            raise ValueError("the offer does not restart ICE (this username fragment was used before)")
+        dtls = next((t.receiver.transport for t in pc.getTransceivers() if t.receiver.transport is not None), None)
+        if dtls is None or dtls.state != "connected":
+            raise ValueError("the media session has ended: join again")
+        p.restarting = True
+        restart = IceRestart(dtls.transport, self._ice_servers, self.port_range)
+        try:
+            await restart.gather()
+            if self._participants.get(pid) is not p or dtls.state != "connected":
+                raise ValueError("the media session ended during the restart")
+            answer = answer_for(offer_sdp, pc.localDescription.sdp, restart.new, ix.get(dtls, ix.DTLS_ROLE))
+        except BaseException:
+            p.restarting = False
+            await restart.abandon()
+            raise
+        p.ice_ufrags.add(remote.ufrag)
+        restart.describe_new()  # an offer the room makes meanwhile already carries the new ICE
+        self._spawn(self._finish_restart(p, restart, remote))
+        return ports.advertise_public(answer, self.public_address)
+
+    async def _finish_restart(self, p: Participant, restart: IceRestart, remote: RemoteIce) -> None:
+        def re_point(connection: Connection) -> None:
+            if p.inlet is not None:
+                p.inlet.attach(connection)
+            for leg in p.subscriptions.values():
+                if leg.wire is not None:
+                    leg.wire.attach(connection)
+
+        try:
+            connected = await asyncio.wait_for(restart.connect(remote, re_point), RESTART_TIMEOUT)
+        except asyncio.TimeoutError:
+            await restart.abandon()
+            connected = False
+        finally:
+            p.restarting = False
+        if connected:
+            for pub in p.subscriptions:  # every picture the client gets starts from a keyframe
+                pub.request_keyframe()
+        else:
+            logger.info("ICE restart did not connect", extra={"event": "ice_restart_failed"})
 
     async def leave(self, pid: str) -> None:
         p = self._participants.pop(pid, None)

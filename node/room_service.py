@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from crypto import invites
+from media import Glare
 from crypto.tokens import new_token, token_digest
 from node import rooms
 from node.clock import Clock
@@ -61,6 +62,7 @@ class MediaRoom(Protocol):
 
     async def join(self, pid: str, offer_sdp: str) -> str: ...
     async def answer(self, pid: str, answer_sdp: str) -> None: ...
+    async def restart_ice(self, pid: str, offer_sdp: str) -> str: ...
     async def leave(self, pid: str) -> None: ...
     async def close(self) -> None: ...
 
@@ -359,13 +361,16 @@ class RoomService:
     # ---------------------------------------------------------------- media signalling
 
     async def offer(self, peer: Peer, sdp: str) -> None:
-        """The client's first offer: it joins the room's media; the answer goes back as ``room.answer``."""
+        """The client's offer: the first one joins the room's media, a later one restarts ICE
+        (after a network change); the answer goes back as ``room.answer``."""
         member, lobby = self._mine(peer)
         if lobby.people[member.pid].state != "admitted":
             raise RoomError("not_admitted", "wait until the host lets you in")
+        if member.media == "joined":
+            await self._restart_ice(peer, member, sdp)
+            return
         if member.media != "none":
-            raise RoomError("bad_state", "your media is connected already; a new offer from the client is "
-                                         "not supported yet: leave and come back")
+            raise RoomError("bad_state", "your media is still being connected; wait for the answer")
         room_id = member.room_id
         media = self.media.get(room_id)
         if media is None:
@@ -385,6 +390,20 @@ class RoomService:
             await self._media_leave(room_id, member.pid)
             return
         member.media = "joined"
+        await peer.reply({"type": "room.answer", "sdp": answer})
+
+    async def _restart_ice(self, peer: Peer, member: Member, sdp: str) -> None:
+        media = self.media.get(member.room_id)
+        if media is None:
+            raise RoomError("bad_state", "your media is not connected; send room.offer to join it")
+        try:
+            answer = await media.restart_ice(member.pid, sdp)
+        except Glare as exc:
+            raise RoomError("glare", f"{exc}; answer the room's offer first") from None
+        except ValueError as exc:
+            raise RoomError("bad_sdp", f"the node cannot restart with this offer: {str(exc)[:200]}") from None
+        except KeyError:
+            raise RoomError("bad_state", "your media is not connected; send room.offer to join it") from None
         await peer.reply({"type": "room.answer", "sdp": answer})
 
     async def answer(self, peer: Peer, sdp: str) -> None:

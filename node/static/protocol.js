@@ -1293,8 +1293,11 @@
         if (err.code === "offline" || err.code === "closed") {
           return; // the rejoin after the socket is back takes over
         }
+        if (err.code === "glare") {
+          return; // the node's own offer came first: answering it makes the restart again (_onOffer)
+        }
         if (iceRestart) {
-          this._rejoin(); // the node does not take a new offer (yet): get in again instead
+          this._rejoin(); // the node cannot restart this session: get in again instead
         } else {
           this._setMedia("failed");
           this.emit("error", err);

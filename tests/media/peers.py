@@ -16,6 +16,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from media.icerestart import IceRestart, answer_for, read_restart_offer
 from media.sfu import Room
 from tests.media.clips import PacketSource, pattern_frame
 
@@ -112,6 +113,20 @@ class Client:
         self.sdp_log.append(("answer", self.pc.localDescription.sdp))
         self.negotiated_at = time.monotonic()
         await self.room.answer(self.pid, self.pc.localDescription.sdp)
+
+    async def restart_ice(self) -> str:
+        """What a browser's restartIce() does, done for an aiortc peer with media.icerestart:
+        a new ICE connection on the same session, offered to the room; returns the room's answer."""
+        dtls = next(t.receiver.transport for t in self.pc.getTransceivers())
+        restart = IceRestart(dtls.transport, [], None)
+        await restart.gather()
+        local = self.pc.localDescription.sdp
+        offer = answer_for(local, local, restart.new, dtls._role)  # our session with the new ICE
+        answer = await self.room.restart_ice(self.pid, offer)
+        remote = read_restart_offer(answer, self.pc.remoteDescription.sdp)
+        restart.describe_new()
+        assert await restart.connect(remote, lambda connection: None), "the client's ICE restart did not connect"
+        return answer
 
     def from_(self, publisher: str, kind: str) -> list[Received]:
         return [r for r in self.received.values() if r.publisher == publisher and r.kind == kind]
