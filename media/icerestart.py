@@ -17,11 +17,13 @@ Every private aiortc/aioice name used is in `media.internals` and checked by its
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import copy
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aioice import Candidate, Connection
 from aiortc import RTCIceServer, sdp
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 from aiortc.rtcicetransport import (
     RTCIceParameters,
     RTCIceTransport,
@@ -77,19 +79,30 @@ def read_restart_offer(offer_sdp: str, current_remote_sdp: str) -> RemoteIce:
     return RemoteIce(ufrag, pwd, tuple(candidates))
 
 
-def answer_for(offer_sdp: str, local_sdp: str, local: Connection, dtls_role: str) -> str:
+Negotiated = Mapping[str, tuple[Sequence[RTCRtpCodecParameters], Sequence[RTCRtpHeaderExtensionParameters]]]
+
+
+def answer_for(offer_sdp: str, local_sdp: str, local: Connection, dtls_role: str,
+               negotiated: Negotiated | None = None) -> str:
     """The answer to a restart offer: the session as it stands, with the new local ICE.
 
-    Each m-line keeps its current codecs (those the offer still lists) and directions; the DTLS
-    role stays what the handshake made it (`dtls_role`: "client" or "server").
+    Each m-line keeps its directions and exactly the codecs and header extensions in effect
+    (`negotiated`, by mid; in their order, since the first codec of an answer is the one the
+    other side sends), or else those of `local_sdp` that the offer still lists. The DTLS role
+    stays what the handshake made it (`dtls_role`: "client" or "server").
     """
     offer = _parse(offer_sdp)
     desc = _parse(local_sdp)
     role = dtls_role if dtls_role in ("client", "server") else "server"
     candidates = [candidate_from_aioice(c) for c in local.local_candidates]
     for ours, theirs in zip(desc.media, offer.media):
-        offered = {c.payloadType for c in theirs.rtp.codecs}
-        ours.rtp.codecs = [c for c in ours.rtp.codecs if c.payloadType in offered]
+        kept = (negotiated or {}).get(ours.rtp.muxId or "")
+        if kept is not None and kept[0]:
+            ours.rtp.codecs = copy.deepcopy(list(kept[0]))
+            ours.rtp.headerExtensions = copy.deepcopy(list(kept[1]))
+        else:
+            offered = {c.payloadType for c in theirs.rtp.codecs}
+            ours.rtp.codecs = [c for c in ours.rtp.codecs if c.payloadType in offered]
         ours.fmt = [c.payloadType for c in ours.rtp.codecs]
         ours.ice = RTCIceParameters(usernameFragment=local.local_username, password=local.local_password)
         ours.ice_candidates = list(candidates)

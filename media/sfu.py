@@ -259,11 +259,12 @@ class _Inlet:
     and never reaches asyncio, which would close the socket.
     """
 
-    __slots__ = ("_dtls", "_queue_it", "handlers")
+    __slots__ = ("_dtls", "_queue_it", "handlers", "refused")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
         self.handlers: dict[object, Callable[[RtpPacket, int], None]] = {}
+        self.refused = 0  # packets that did not authenticate or parse
         self._queue_it: Callable[[bytes, int], None] = _ignore
         self.attach(ix.get(dtls.transport, ix.ICE_CONNECTION))
 
@@ -281,6 +282,7 @@ class _Inlet:
         try:
             packet = RtpPacket.parse(srtp.unprotect(data), getattr(self._dtls, ix.DTLS_EXT_MAP))
         except (pylibsrtp.Error, ValueError):
+            self.refused += 1
             return  # as aiortc: a packet that does not authenticate or parse is dropped
         receiver = getattr(self._dtls, ix.DTLS_ROUTER).route_rtp(packet)
         handler = self.handlers.get(receiver)
@@ -925,7 +927,10 @@ class Room:
             await restart.gather()
             if self._participants.get(pid) is not p or dtls.state != "connected":
                 raise ValueError("the media session ended during the restart")
-            answer = answer_for(offer_sdp, pc.localDescription.sdp, restart.new, ix.get(dtls, ix.DTLS_ROLE))
+            negotiated = {t.mid: (ix.get(t, ix.TRANSCEIVER_CODECS), ix.get(t, ix.TRANSCEIVER_HEADER_EXTENSIONS))
+                          for t in pc.getTransceivers() if t.mid is not None}
+            answer = answer_for(offer_sdp, pc.localDescription.sdp, restart.new, ix.get(dtls, ix.DTLS_ROLE),
+                                negotiated)
         except BaseException:
             p.restarting = False
             await restart.abandon()

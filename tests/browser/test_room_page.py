@@ -16,7 +16,10 @@ external interface at all cannot run this test until the node offers a loopback 
 """
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from typing import Any
 
 import aiohttp
@@ -127,8 +130,10 @@ async def wait_video(page: Page, selector: str) -> None:
     assert later > first > 0, (first, later)
 
 
-async def test_two_browsers_see_each_other_and_switch_to_sound_only(
-        browser: Browser, node: RunningNode, clock: ManualClock, http: aiohttp.ClientSession) -> None:
+async def two_in_a_room(browser: Browser, node: RunningNode, clock: ManualClock,
+                        http: aiohttp.ClientSession) -> tuple[BrowserContext, Page, BrowserContext, Page, str]:
+    """Anna (staff, host, a laptop) and Bo (guest by invite link, a phone) in a support room, each
+    decoding the other's video: (host context, host page, guest context, guest page, room id)."""
     anna: Staff = await enrol(node, clock, "Anna", "staff")
     token = str((await login(http, anna))["token"])
     room = await api(http, token, "/api/rooms", {"kind": "support", "title": "Samtale med Anna"})
@@ -177,6 +182,13 @@ async def test_two_browsers_see_each_other_and_switch_to_sound_only(
     assert await guest.evaluate(
         "Array.from(document.querySelectorAll('#audio-sink audio')).some("
         "(a) => a.srcObject && a.srcObject.getAudioTracks().some((t) => t.readyState === 'live'))")
+
+    return host_ctx, host, guest_ctx, guest, room_id
+
+
+async def test_two_browsers_see_each_other_and_switch_to_sound_only(
+        browser: Browser, node: RunningNode, clock: ManualClock, http: aiohttp.ClientSession) -> None:
+    host_ctx, host, guest_ctx, guest, room_id = await two_in_a_room(browser, node, clock, http)
 
     # After many comings and goings the room's offer grows too large (m-lines are not recycled): the
     # node sends room.rejoin instead, and the page comes back by itself with a fresh peer connection.
@@ -237,6 +249,48 @@ async def test_two_browsers_see_each_other_and_switch_to_sound_only(
     for page in (host, guest):
         errors = [e for e in JS_ERRORS[page] if "status of 401" not in e]
         assert errors == [], errors
+    await host_ctx.close()
+    await guest_ctx.close()
+
+
+def _nft(script: str) -> None:
+    subprocess.run(["nft", "-f", "-"], input=script, text=True, check=True, capture_output=True)
+
+
+async def test_media_path_lost_comes_back_by_ice_restart_on_the_same_connection(
+        browser: Browser, node: RunningNode, clock: ManualClock, http: aiohttp.ClientSession) -> None:
+    """The media path breaks while the page's socket stays up (a Wi-Fi access point drops UDP, a NAT
+    forgets the mapping): the page says so, restarts ICE on its peer connection, and the node answers
+    with new ICE on the same session. No rejoin: same peer connection, same place in the room."""
+    if os.geteuid() != 0 or shutil.which("nft") is None:
+        pytest.skip("needs root and nft to drop the node's media ports on this machine (CI has both)")
+    host_ctx, host, guest_ctx, guest, room_id = await two_in_a_room(browser, node, clock, http)
+    service = node.runner.app[ROOMS]
+    bo = next(p.id for p in service.registry.get(room_id).admitted if p.name == "Bo")
+    media = service.media[room_id].participant(bo)
+    ice = next(t.receiver.transport for t in media.pc.getTransceivers()).transport
+    old = ice._connection
+    ports = sorted({p.transport.get_extra_info("sockname")[1] for p in old._protocols})
+    table = f"fristed_test_{os.getpid()}"
+    rules = "".join(f"    udp sport {port} drop\n    udp dport {port} drop\n" for port in ports)
+    # Every UDP packet to or from the node's ICE sockets for Bo is dropped (loopback only: both ends
+    # are on this machine, and these ports are the node's own, ephemeral ones).
+    _nft(f"table inet {table} {{\n  chain out {{\n    type filter hook output priority -10;\n{rules}  }}\n}}\n")
+    try:
+        await expect(guest.locator("#conn-status")).to_have_text("Forbindelsen er tabt — prøver igen",
+                                                                 timeout=MEDIA_TIMEOUT_MS)
+        await expect(guest.locator("#conn-status")).not_to_have_text("Forbindelsen er tabt — prøver igen",
+                                                                     timeout=MEDIA_TIMEOUT_MS)
+        assert await guest.evaluate("() => window.__pcs.length") == 1  # the same peer connection
+        assert ice._connection is not old and old._protocols == []
+        assert service.registry.get(room_id).people[bo].state == "admitted"  # the same place
+        await wait_video(guest, ".tile[data-pid] video")
+        await wait_video(host, ".tile[data-pid] video")
+        await expect(host.locator("#people-list .person")).to_have_count(2)
+    finally:
+        _nft(f"delete table inet {table}")
+    for page in (host, guest):
+        assert [e for e in JS_ERRORS[page] if "status of 401" not in e] == []
     await host_ctx.close()
     await guest_ctx.close()
 

@@ -1,7 +1,6 @@
 """ICE restart on a running session (media.icerestart, Room.restart_ice), with real aiortc peers."""
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
@@ -10,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from media import Glare
-from media.icerestart import read_restart_offer
+from media.icerestart import answer_for, read_restart_offer
 from tests.media.clips import make_clip
 from tests.media.peers import Harness, wait_for
 
@@ -123,3 +122,22 @@ def test_a_restart_offer_is_read() -> None:
     assert [(c.host, c.port) for c in remote.candidates] == [("192.0.2.9", 50000)]
     with pytest.raises(ValueError, match="too large"):
         read_restart_offer("v=0\r\n" + "a=x\r\n" * 60_000, CURRENT)
+
+
+def test_the_answer_keeps_the_codecs_in_effect_in_their_order() -> None:
+    """The first codec of an answer is what the other side sends: a restart must not change it."""
+    from aioice import Connection
+    from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+
+    offer = CURRENT.replace("old1", "new2").replace("111\r\n", "111 96 97\r\n").replace(
+        "a=rtpmap:111 opus/48000/2\r\n", "a=rtpmap:111 opus/48000/2\r\na=rtpmap:96 G722/8000\r\na=rtpmap:97 PCMU/8000\r\n")
+    local = offer.replace("a=sendonly", "a=recvonly")
+    connection = Connection(ice_controlling=False)
+    in_effect = [RTCRtpCodecParameters(mimeType="audio/PCMU", clockRate=8000, payloadType=97)]
+    answer = answer_for(offer, local, connection, "client", {"0": (in_effect, [])})
+    assert "m=audio 9 UDP/TLS/RTP/SAVPF 97\r\n" in answer and "opus" not in answer
+    assert f"a=ice-ufrag:{connection.local_username}" in answer and "a=setup:active" in answer
+    assert "a=recvonly" in answer and "a=end-of-candidates" in answer
+    # without what is in effect, the local description's codecs that the offer still lists
+    answer = answer_for(CURRENT.replace("old1", "new3"), local, connection, "server")
+    assert "UDP/TLS/RTP/SAVPF 111\r\n" in answer and "a=setup:passive" in answer
