@@ -15,6 +15,7 @@ Interface for the node (signalling is the node's business; this module never imp
     # later, whenever publishers come or go, the room renegotiates each affected subscriber:
     #   await on_offer(pid, offer_sdp)   -> the node sends it to the client
     await room.answer(pid, answer_sdp)             # ... and hands the client's answer back
+    answer_sdp = await room.restart_ice(pid, offer_sdp)  # a client's ICE restart (network change)
     await room.leave(pid)                          # tracks end for the others (RTCP BYE + inactive)
     room.participants                              # pids, in join order
     room.forwarded_video(pid)                      # publishers whose video pid receives now
@@ -31,7 +32,8 @@ Interface for the node (signalling is the node's business; this module never imp
   stream id is the publisher's pid (so a client can group audio and video and label them).
 - The room offers to a new participant once its connection is up, so the offer never overtakes
   the answer to its own join. While an offer is outstanding, further changes wait and are sent
-  in one new offer after `answer()`. Client-initiated re-offers after joining are not handled yet.
+  in one new offer after `answer()`. The one client offer taken after joining is an ICE restart
+  (`restart_ice(pid, offer_sdp)` -> answer; see `media.icerestart`).
 - Numbering: once an m-line has been negotiated, every later offer keeps its negotiated payload
   types and header-extension ids (aiortc's `createOffer` would reset them to its own table, and
   Chromium refuses a moved extension id). A new m-line takes the numbering already used on the
