@@ -106,6 +106,8 @@ def answer_for(offer_sdp: str, local_sdp: str, local: Connection, dtls_role: str
         ours.fmt = [c.payloadType for c in ours.rtp.codecs]
         ours.ice = RTCIceParameters(usernameFragment=local.local_username, password=local.local_password)
         ours.ice_candidates = list(candidates)
+        if candidates:  # the default address is the first new candidate, as aiortc writes it
+            ours.host, ours.port = candidates[0].ip, candidates[0].port
         ours.ice_candidates_complete = True
         if ours.dtls is not None:
             ours.dtls.role = role

@@ -47,7 +47,8 @@ Interface for the node (signalling is the node's business; this module never imp
   and a stream already forwarded gets a few seconds' preference so the choice does not flap.
 - Loss and keyframes: NACKs towards publishers come from aiortc's own NackGenerator on the
   receiver; subscriber NACKs are answered from the publisher's history (`history_size` packets,
-  retransmitted as RTX when negotiated); PLI from subscribers is relayed to the publisher at most
+  retransmitted as RTX when negotiated, none older than `RTX_MAX_AGE`: after a long gap, such as
+  an ICE restart, the subscriber resumes from a keyframe instead of seconds of old video); PLI from subscribers is relayed to the publisher at most
   once per `keyframe_interval` seconds per publisher stream (a request inside the window is sent
   when the window ends, never dropped); a leg that starts or resumes waits for a keyframe and asks
   for one. Receiver reports: aiortc's receiver sends RR (and REMB, at most once a second unless
@@ -129,6 +130,7 @@ ICE_GRACE = 10.0
 REMB_INTERVAL = 1.0  # s between REMB reports to a publisher, unless the estimate falls
 REMB_DROP = 0.97  # ... below this share of the last one sent, which is reported at once
 REMB_FRESH = 5.0  # s a subscriber's own estimate (REMB) counts towards its publisher's cap
+RTX_MAX_AGE = 1.0  # s: a NACKed packet older than this is not sent again (after a gap, a keyframe is)
 RESTART_TIMEOUT = 30.0  # s an ICE restart's checks may take before the room gives up on it
 REMB_FLOOR = 150_000  # bit/s: one subscriber's bad link never asks a publisher for less than this
 RTP_BUFFER = 2048  # bytes: a forwarded packet and its SRTP trailer (a publisher's packet is < 1500)
@@ -423,8 +425,9 @@ class Publication:
         self.ssrc: Optional[int] = None
         self.legs: list[Leg] = []
         self.packets = 0
-        # the publisher's packets by sequence number, shared by every leg (NACKs from subscribers)
-        self.history: PacketHistory[RtpPacket] = PacketHistory(room.history_size)
+        # the publisher's packets by sequence number with their arrival (loop time), shared by every
+        # leg (NACKs from subscribers)
+        self.history: PacketHistory[tuple[RtpPacket, float]] = PacketHistory(room.history_size)
         # the newest packet of the current stream: (sequence number, timestamp, loop time, NTP time)
         self.newest: tuple[int, int, float, int] = (0, 0, 0.0, 0)
         self.plis_sent = 0
@@ -494,7 +497,7 @@ class Publication:
         elif seq_newer_or_equal(packet.sequence_number, self.newest[0]):
             self.newest = (packet.sequence_number, packet.timestamp, now, clock.current_ntp_time())
         self.packets += 1
-        self.history.put(packet.sequence_number, packet)
+        self.history.put(packet.sequence_number, (packet, now))
         if self.kind == "audio":
             self._note_audio(packet, now)
         keyframe = False
@@ -715,9 +718,12 @@ class Leg:
     def _retransmit(self, seq: int) -> None:
         """Send a packet again from the publication's history, as RTX when the subscriber negotiated it."""
         in_seq = self.map.unmap(seq)
-        packet = self.pub.history.get(in_seq) if in_seq is not None else None
-        if packet is None or not self.active or packet.ssrc != self.pub.ssrc:
+        entry = self.pub.history.get(in_seq) if in_seq is not None else None
+        if entry is None or not self.active:
             return
+        packet, arrived = entry
+        if packet.ssrc != self.pub.ssrc or self.pub._loop.time() - arrived > RTX_MAX_AGE:
+            return  # too old to help: the subscriber gets a keyframe instead (it asks, or a restart did)
         pt = self.pt_map.get(packet.payload_type)
         if pt is None:
             return

@@ -284,8 +284,13 @@ async def test_media_path_lost_comes_back_by_ice_restart_on_the_same_connection(
         assert await guest.evaluate("() => window.__pcs.length") == 1  # the same peer connection
         assert ice._connection is not old and old._protocols == []
         assert service.registry.get(room_id).people[bo].state == "admitted"  # the same place
-        await wait_video(guest, ".tile[data-pid] video")
-        await wait_video(host, ".tile[data-pid] video")
+        # Video decodes again from the next keyframe (the node asks the publishers for one when
+        # the new path takes over; a browser that still misses one asks too).
+        for page in (guest, host):
+            before = await page.evaluate(FRAMES_DECODED)
+            await page.wait_for_function(f"async () => ({FRAMES_DECODED.strip()})() > {before + 15}",
+                                         timeout=MEDIA_TIMEOUT_MS)
+            await wait_video(page, ".tile[data-pid] video")
         await expect(host.locator("#people-list .person")).to_have_count(2)
     finally:
         _nft(f"delete table inet {table}")

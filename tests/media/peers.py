@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,18 +115,8 @@ class Client:
         await self.room.answer(self.pid, self.pc.localDescription.sdp)
 
     async def restart_ice(self) -> str:
-        """What a browser's restartIce() does, done for an aiortc peer with media.icerestart:
-        a new ICE connection on the same session, offered to the room; returns the room's answer."""
-        dtls = next(t.receiver.transport for t in self.pc.getTransceivers())
-        restart = IceRestart(dtls.transport, [], None)
-        await restart.gather()
-        local = self.pc.localDescription.sdp
-        offer = answer_for(local, local, restart.new, dtls._role)  # our session with the new ICE
-        answer = await self.room.restart_ice(self.pid, offer)
-        remote = read_restart_offer(answer, self.pc.remoteDescription.sdp)
-        restart.describe_new()
-        assert await restart.connect(remote, lambda connection: None), "the client's ICE restart did not connect"
-        return answer
+        """A new ICE connection on the same session, offered to the room; returns its answer."""
+        return await restart_peer_ice(self.pc, lambda offer: self.room.restart_ice(self.pid, offer))
 
     def from_(self, publisher: str, kind: str) -> list[Received]:
         return [r for r in self.received.values() if r.publisher == publisher and r.kind == kind]
@@ -135,6 +125,20 @@ class Client:
         for t in self._tasks:
             t.cancel()
         await self.pc.close()
+
+
+async def restart_peer_ice(pc: RTCPeerConnection, ask: Callable[[str], Awaitable[str]]) -> str:
+    """What a browser's restartIce() does, done for an aiortc peer with media.icerestart: gather a
+    new ICE connection, offer the session with it (`ask` returns the answer), connect, take over."""
+    dtls = next(t.receiver.transport for t in pc.getTransceivers())
+    restart = IceRestart(dtls.transport, [], None)
+    await restart.gather()
+    local = pc.localDescription.sdp
+    answer = await ask(answer_for(local, local, restart.new, dtls._role))  # our session, new ICE
+    remote = read_restart_offer(answer, pc.remoteDescription.sdp)
+    restart.describe_new()
+    assert await restart.connect(remote, lambda connection: None), "the peer's ICE restart did not connect"
+    return answer
 
 
 class Harness:

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unpack_remb_fci
 
-from media.sfu import REMB_FLOOR, Publication
+from media.sfu import REMB_FLOOR, RTX_MAX_AGE, Publication
 from tests.media.clips import make_clip
 from tests.media.peers import Harness, wait_for
 
@@ -163,6 +163,18 @@ async def test_lost_packets_are_retransmitted_as_rtx_on_the_subscribers_leg(clip
         assert leg.retransmitted >= 5
         frames = sum(r.frames for r in sub.from_("pub", "video"))
         await wait_for(lambda: sum(r.frames for r in sub.from_("pub", "video")) > frames + 15, 3, "video decoding on")
+        # a NACK for a packet older than RTX_MAX_AGE is not answered (after a long gap the
+        # subscriber needs a keyframe, not seconds of old video); a fresh one is
+        now = asyncio.get_event_loop().time()
+        old = [seq for seq, entry in zip(leg.pub.history._seqs, leg.pub.history._items)
+               if entry is not None and now - entry[1] > RTX_MAX_AGE + 0.2 and leg.map.map(seq, 0) is not None]
+        assert old, "no packet older than RTX_MAX_AGE in the history"
+        before = leg.retransmitted
+        leg._retransmit(leg.map.map(old[0], 0)[0])  # type: ignore[index]
+        assert leg.retransmitted == before
+        newest = leg.pub.newest[0]
+        leg._retransmit(leg.map.map(newest, 0)[0])  # type: ignore[index]
+        assert leg.retransmitted == before + 1
     finally:
         await h.close()
 

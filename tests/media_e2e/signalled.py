@@ -23,7 +23,7 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from tests.chatclient import WsClient
 from tests.media.clips import PacketSource
-from tests.media.peers import EncodingTrack, Received
+from tests.media.peers import EncodingTrack, Received, restart_peer_ice
 
 
 class RoomSocket(WsClient):
@@ -107,6 +107,14 @@ class MediaPeer:
         if reply["type"] == "room.answer":
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
         return reply
+
+    async def restart_ice(self) -> str:
+        """An ICE restart offered through the node (`room.offer` again); returns the answer."""
+        async def ask(offer: str) -> str:
+            reply = await self.sock.request("room.offer", "room.answer", sdp=offer, timeout=15)
+            assert reply["type"] == "room.answer", reply
+            return str(reply["sdp"])
+        return await restart_peer_ice(self.pc, ask)
 
     def from_(self, publisher: str, kind: str) -> list[Received]:
         return [r for r in self.received.values() if r.publisher == publisher and r.kind == kind]

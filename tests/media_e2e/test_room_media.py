@@ -156,9 +156,16 @@ async def test_lobby_decline_admit_and_bad_input_while_a_call_runs(party: Any, n
     assert (await full.request("room.knock", "room.lobby", invite=tampered))["code"] == "invite_invalid"
     stranger = await room_socket(p.d.http, node.port, p.d.token)
     assert (await stranger.request("room.knock", "room.enter", room="no-such-room"))["code"] == "unknown_room"
+    # a second offer that is not an ICE restart is refused; a real ICE restart keeps the call
+    again = await sock.request("room.offer", "room.answer", sdp=mette_peer.pc.localDescription.sdp)
+    assert again["code"] == "bad_sdp" and "restart" in again["reason"]
+    assert (await sock.request("room.offer", "room.answer", sdp="v=0\r\n"))["code"] == "bad_sdp"
+    await mette_peer.restart_ice()
     # ... and the node is up and the call goes on
     before = mette_peer.frames_from(anna, "video")
     await wait_for(lambda: mette_peer.frames_from(anna, "video") > before + 15, 5, "the call continuing")
+    media = node.runner.app[ROOMS].media[p.room_id].participant(lobby["pid"])
+    assert media.ice_ufrags and not media.restarting
     assert (await full.request("ping", "pong"))["type"] == "pong"
 
 
