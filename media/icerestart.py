@@ -138,6 +138,8 @@ class IceRestart:
                               transport_policy=ix.get(old, ix.ICE_TRANSPORT_POLICY),
                               **connection_kwargs(list(servers)))
         self._port_range = port_range
+        self.swapped = False  # the new connection has taken over
+        self.abandoned = False
 
     async def gather(self) -> None:
         """Bind and gather the new connection's candidates (the old one carries on meanwhile)."""
@@ -190,9 +192,14 @@ class IceRestart:
         ix.put(ice, ix.ICE_CONNECTION, new)
         ix.put(ice, ix.ICE_TRANSPORT_RECV, new.recv)
         ix.put(ice, ix.ICE_TRANSPORT_SEND, new.send)
+        self.swapped = True
         on_swapped(new)
 
     async def abandon(self) -> None:
-        """Give up: close the new connection; the old one stays in place (and in descriptions)."""
+        """Give up before the new connection took over: close it; the old one stays in place (and in
+        descriptions). Does nothing once the new one has taken over, or a second time."""
+        if self.swapped or self.abandoned:
+            return
+        self.abandoned = True
         ix.put(self.ice.iceGatherer, ix.ICE_CONNECTION, self.old)
         await self.new.close()

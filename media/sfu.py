@@ -758,7 +758,7 @@ class Participant:
     subscriptions: dict[Publication, Leg] = field(default_factory=dict)
     connected: bool = False
     inlet: Optional[_Inlet] = None  # takes the participant's media off its ICE connection
-    restarting: bool = False  # an ICE restart is under way
+    restart: Optional[IceRestart] = None  # the ICE restart under way, if any
     ice_ufrags: set[str] = field(default_factory=set)  # every ICE username fragment the client used
     offer_pending: bool = False
     dirty: bool = False
@@ -768,6 +768,10 @@ class Participant:
     # every payload type and extension id the client's own offer used, negotiated or not
     offered_pts: set[int] = field(default_factory=set)
     offered_ids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def restarting(self) -> bool:
+        return self.restart is not None
 
     def remember_offer(self, offer_sdp: str) -> None:
         for media in sdp.SessionDescription.parse(offer_sdp).media:
@@ -929,8 +933,7 @@ class Room:
         dtls = next((t.receiver.transport for t in pc.getTransceivers() if t.receiver.transport is not None), None)
         if dtls is None or dtls.state != "connected":
             raise ValueError("the media session has ended: join again")
-        p.restarting = True
-        restart = IceRestart(dtls.transport, self._ice_servers, self.port_range)
+        restart = p.restart = IceRestart(dtls.transport, self._ice_servers, self.port_range)
         try:
             await restart.gather()
             if self._participants.get(pid) is not p or dtls.state != "connected":
@@ -940,7 +943,7 @@ class Room:
             answer = answer_for(offer_sdp, pc.localDescription.sdp, restart.new, ix.get(dtls, ix.DTLS_ROLE),
                                 negotiated)
         except BaseException:
-            p.restarting = False
+            p.restart = None
             await restart.abandon()
             raise
         p.ice_ufrags.add(remote.ufrag)
@@ -956,13 +959,16 @@ class Room:
                 if leg.wire is not None:
                     leg.wire.attach(connection)
 
+        connected = False
         try:
             connected = await asyncio.wait_for(restart.connect(remote, re_point), RESTART_TIMEOUT)
         except asyncio.TimeoutError:
-            await restart.abandon()
-            connected = False
-        finally:
-            p.restarting = False
+            pass
+        finally:  # also when the room closes meanwhile: the new sockets are never left open
+            if p.restart is restart:
+                p.restart = None
+            if not connected:
+                await restart.abandon()
         if connected:
             for pub in p.subscriptions:  # every picture the client gets starts from a keyframe
                 pub.request_keyframe()
@@ -988,6 +994,8 @@ class Room:
             if leg in pub.legs:
                 pub.legs.remove(leg)
         p.subscriptions.clear()
+        if p.restart is not None:  # its new connection is not the transport's yet: pc.close() would miss it
+            await p.restart.abandon()
         await p.pc.close()
         self._select_video()
         for sub in affected:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from media import Glare
-from media.icerestart import answer_for, read_restart_offer
+from media.icerestart import IceRestart, answer_for, read_restart_offer
 from tests.media.clips import make_clip
 from tests.media.peers import Harness, wait_for
 
@@ -93,6 +93,29 @@ async def test_offers_that_are_not_a_restart_are_refused_and_change_nothing(clip
             await h.room.restart_ice("anna", replay)
         count = _frames(h, "bo", "anna")
         await wait_for(lambda: _frames(h, "bo", "anna") > count + 10, 8, "media after the refusals")
+    finally:
+        await h.close()
+
+
+async def test_leaving_during_a_restart_closes_its_new_sockets(clip: Path) -> None:
+    h = Harness()
+    try:
+        anna = await h.add("anna", clip=clip)
+        await h.add("bo", clip=clip)
+        await wait_for(lambda: _frames(h, "bo", "anna") > 5 and not h.room.participant("anna").offer_pending,
+                       8, "media and a settled session")
+        # anna's side gathers and offers a restart, then goes away before any check can succeed
+        dtls = next(t.receiver.transport for t in anna.pc.getTransceivers())
+        theirs = IceRestart(dtls.transport, [], None)
+        await theirs.gather()
+        local = anna.pc.localDescription.sdp
+        await h.room.restart_ice("anna", answer_for(local, local, theirs.new, dtls._role))
+        await theirs.abandon()
+        restart = h.room.participant("anna").restart
+        assert restart is not None and restart.new._protocols  # the node's new sockets are open
+        await h.room.leave("anna")
+        assert restart.new._protocols == [] and restart.abandoned
+        assert h.room.participants == ["bo"]
     finally:
         await h.close()
 
