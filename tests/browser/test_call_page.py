@@ -144,7 +144,7 @@ async def test_call_now_is_answered_and_both_browsers_see_each_other(
     # "Ring op" asks about the camera first: video, or sound only.
     await page.get_by_role("button", name="Ring op", exact=True).click()
     await expect(page.get_by_role("button", name="Ring op med kamera")).to_be_focused()
-    await expect(page.get_by_role("button", name="Kun lyd")).to_be_visible()
+    await expect(page.get_by_role("button", name="Ring op uden kamera")).to_be_visible()
     await assert_fits_phone(page)
     await page.get_by_role("button", name="Ring op med kamera").click()
 
@@ -207,7 +207,7 @@ async def test_declined_switch_to_chat_and_hang_up(browser: Browser, node: Runni
 
     # Sound only, then declined: the staff member's own words, and three ways on.
     await page.get_by_role("button", name="Ring op", exact=True).click()
-    await page.get_by_role("button", name="Kun lyd").click()
+    await page.get_by_role("button", name="Ring op uden kamera").click()
     await expect(page.locator("#call-who")).to_contain_text("Du har valgt kun lyd.")
     ring = await desk.expect("call.ring")
     assert ring["media"] == "audio", ring
@@ -226,7 +226,7 @@ async def test_declined_switch_to_chat_and_hang_up(browser: Browser, node: Runni
     await page.get_by_role("button", name="Skriv med os").click()
     await expect(page.get_by_role("heading", name="Skriv med et menneske")).to_be_focused()
     await page.get_by_role("button", name="Ring op", exact=True).click()
-    await page.get_by_role("button", name="Kun lyd").click()
+    await page.get_by_role("button", name="Ring op uden kamera").click()
     await expect(page.locator("#call-position")).to_have_text("Du er den næste i køen.")
     ring = await desk.expect("call.ring")
     cid = ring["conversation"]
@@ -277,7 +277,7 @@ async def test_long_wait_offers_letterbox_and_emergency_numbers(
     ctx, page = await chat_page(browser, node)
     await answer_danger(page)
     await page.get_by_role("button", name="Ring op", exact=True).click()
-    await page.get_by_role("button", name="Kun lyd").click()
+    await page.get_by_role("button", name="Ring op uden kamera").click()
     await desk.expect("call.ring")
     await expect(page.locator("#call-letterbox")).to_be_hidden()
     clock.advance(6 * 60)  # past letterbox_after_min (5)
@@ -296,7 +296,7 @@ async def test_long_wait_offers_letterbox_and_emergency_numbers(
     await page.get_by_role("button", name="Skriv med et menneske nu").click()
     await page.locator("#lang-button").click()
     await page.get_by_role("button", name="Call us").click()
-    await page.get_by_role("button", name="Sound only").click()
+    await page.get_by_role("button", name="Call without camera").click()
     ring = await desk.expect("call.ring")
     await expect(page.get_by_role("heading", name="You are calling")).to_be_visible()
     await expect(page.get_by_role("button", name="Hang up")).to_be_visible()
