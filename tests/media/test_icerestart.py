@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from media import Glare
 from media.icerestart import IceRestart, answer_for, read_restart_offer
 from tests.media.clips import make_clip
-from tests.media.peers import Harness, wait_for
+from tests.media.peers import Client, Harness, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -60,13 +60,19 @@ async def test_both_sides_of_a_room_restart_ice_and_media_goes_on(clip: Path) ->
         await h.close()
 
 
+async def _anna_and_bo(h: Harness, clip: Path) -> Client:
+    """Two publishers in the room, media flowing both ways and anna's session settled; anna."""
+    anna = await h.add("anna", clip=clip)
+    await h.add("bo", clip=clip)
+    await wait_for(lambda: _frames(h, "anna", "bo") > 5 and _frames(h, "bo", "anna") > 5
+                   and not h.room.participant("anna").offer_pending, 8, "media and a settled session")
+    return anna
+
+
 async def test_offers_that_are_not_a_restart_are_refused_and_change_nothing(clip: Path) -> None:
     h = Harness()
     try:
-        anna = await h.add("anna", clip=clip)
-        await h.add("bo", clip=clip)
-        await wait_for(lambda: _frames(h, "anna", "bo") > 5 and not h.room.participant("anna").offer_pending,
-                       8, "media and a settled session")
+        anna = await _anna_and_bo(h, clip)
         before = _ice_connection(h, "anna")
         own = anna.pc.localDescription.sdp
         with pytest.raises(ValueError, match="same username fragment"):
@@ -100,10 +106,7 @@ async def test_offers_that_are_not_a_restart_are_refused_and_change_nothing(clip
 async def test_leaving_during_a_restart_closes_its_new_sockets(clip: Path) -> None:
     h = Harness()
     try:
-        anna = await h.add("anna", clip=clip)
-        await h.add("bo", clip=clip)
-        await wait_for(lambda: _frames(h, "bo", "anna") > 5 and not h.room.participant("anna").offer_pending,
-                       8, "media and a settled session")
+        anna = await _anna_and_bo(h, clip)
         # anna's side gathers and offers a restart, then goes away before any check can succeed
         dtls = next(t.receiver.transport for t in anna.pc.getTransceivers())
         theirs = IceRestart(dtls.transport, [], None)
