@@ -8,9 +8,9 @@ answered by aiortc itself. This module does it beside aiortc:
   in place (same m-lines, same mids, new ICE username fragment) and takes its ICE parameters;
 - `answer_for` writes the answer from the connection's current local description, with the new
   local ICE parameters and candidates and the DTLS role kept;
-- `IceRestart` gathers a new aioice `Connection`, puts it in place of the old one under aiortc's
-  ICE transport (the DTLS session, SRTP keys, m-lines and every forwarded leg go on), closes the
-  old one, and runs the new connectivity checks.
+- `IceRestart` gathers a new aioice `Connection` and runs its connectivity checks beside the old
+  one; once they succeed it puts the new one in place under aiortc's ICE transport (the DTLS
+  session, SRTP keys, m-lines and every forwarded leg go on) and closes the old one.
 
 Every private aiortc/aioice name used is in `media.internals` and checked by its test.
 """
@@ -23,13 +23,16 @@ from dataclasses import dataclass
 
 from aioice import Candidate, Connection
 from aiortc import RTCIceServer, sdp
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 from aiortc.rtcicetransport import (
     RTCIceParameters,
     RTCIceTransport,
     candidate_from_aioice,
     candidate_to_aioice,
     connection_kwargs,
+)
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
 )
 
 from media import internals as ix

@@ -190,8 +190,8 @@ def problems() -> list[str]:
 
     # instance attributes only exist after __init__: build throwaway objects
     async def build() -> None:
-        from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
         from aiortc.rtcdtlstransport import RTCCertificate
+        from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
 
         ice = RTCIceTransport(RTCIceGatherer(iceServers=[]))
         dtls = RTCDtlsTransport(ice, [RTCCertificate.generateCertificate()])
@@ -236,8 +236,8 @@ def problems() -> list[str]:
 def _source_problems() -> list[str]:
     """The send path media.sfu reproduces, checked in aiortc's and aioice's own source."""
     from aioice.ice import CandidatePair, Connection, StunProtocol
-    from aiortc.rtcicetransport import RTCIceTransport
     from aiortc.rtcdtlstransport import State
+    from aiortc.rtcicetransport import RTCIceTransport
 
     found = []
     sources = {"RTCDtlsTransport._send_rtp": (getattr(RTCDtlsTransport, DTLS_SEND_RTP), DTLS_SEND_RTP_SOURCE),

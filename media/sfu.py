@@ -48,11 +48,12 @@ Interface for the node (signalling is the node's business; this module never imp
 - Loss and keyframes: NACKs towards publishers come from aiortc's own NackGenerator on the
   receiver; subscriber NACKs are answered from the publisher's history (`history_size` packets,
   retransmitted as RTX when negotiated, none older than `RTX_MAX_AGE`: after a long gap, such as
-  an ICE restart, the subscriber resumes from a keyframe instead of seconds of old video); PLI from subscribers is relayed to the publisher at most
-  once per `keyframe_interval` seconds per publisher stream (a request inside the window is sent
-  when the window ends, never dropped); a leg that starts or resumes waits for a keyframe and asks
-  for one. Receiver reports: aiortc's receiver sends RR (and REMB, at most once a second unless
-  the estimate falls by 3 %) to each publisher from the statistics this hook keeps; each
+  an ICE restart, the subscriber resumes from a keyframe instead of seconds of old video); PLI
+  from subscribers is relayed to the publisher at most once per `keyframe_interval` seconds per
+  publisher stream (a request inside the window is sent when the window ends, never dropped); a
+  leg that starts or resumes waits for a keyframe and asks for one. Receiver reports: aiortc's
+  receiver sends RR (and REMB, at most once a second unless the estimate falls by 3 %) to each
+  publisher from the statistics this hook keeps; each
   subscriber leg's sender sends SR with the forwarded counts and timestamps and takes the
   subscriber's RR into its stats.
 - Bandwidth: each subscriber's own REMB is kept on its leg, and the REMB sent to a publisher is
@@ -67,12 +68,11 @@ import copy
 import inspect
 import logging
 import random
-
-import pylibsrtp
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
+import pylibsrtp
 from aioice import Connection
 from aioice.ice import CandidatePair
 from aiortc import (
@@ -81,8 +81,9 @@ from aiortc import (
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
+    clock,
+    sdp,
 )
-from aiortc import clock, sdp
 from aiortc.codecs import is_rtx
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
@@ -94,9 +95,6 @@ from aiortc.rtcrtpparameters import (
 )
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
-from pylibsrtp import SRTP_MAX_TRAILER_LEN
-from pylibsrtp._binding import ffi as srtp_ffi
-from pylibsrtp._binding import lib as srtp_lib
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_FIR,
@@ -110,12 +108,20 @@ from aiortc.rtp import (
     unpack_remb_fci,
     unwrap_rtx,
 )
+from pylibsrtp import SRTP_MAX_TRAILER_LEN
+from pylibsrtp._binding import ffi as srtp_ffi
+from pylibsrtp._binding import lib as srtp_lib
 
-from media import Glare
+from media import Glare, ports
 from media import internals as ix
-from media import ports
 from media.icerestart import IceRestart, RemoteIce, answer_for, read_restart_offer
-from media.packets import PacketHistory, RtpWriter, StreamMap, is_keyframe_start, seq_newer_or_equal
+from media.packets import (
+    PacketHistory,
+    RtpWriter,
+    StreamMap,
+    is_keyframe_start,
+    seq_newer_or_equal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -200,9 +206,9 @@ class _Wire:
         self._dtls = dtls
         self._nominated: dict[int, CandidatePair] = {}
         self._pair: Optional[CandidatePair] = None
-        self.attach(ix.get(dtls.transport, ix.ICE_CONNECTION))
         self._sendto: Callable[[bytes, tuple[str, int]], None] = _drop
         self._addr: tuple[str, int] = ("", 0)
+        self.attach(ix.get(dtls.transport, ix.ICE_CONNECTION))
         self._session: object = None
         self._srtp: object = None
         self._cdata = srtp_ffi.new("char[]", RTP_BUFFER)
