@@ -76,6 +76,8 @@ DTLS_SEND_RTP_SOURCE = ("if self._state != State.CONNECTED:", "data = self._tx_s
 # media.sfu protects forwarded RTP in its own buffer with `lib.srtp_protect(ctx, buffer, len_ptr)`
 # from pylibsrtp's cffi binding, on the session's libsrtp context, as Session.protect does
 SRTP_CONTEXT = "_srtp"  # cffi `srtp_t *` of a pylibsrtp.Session; [0] is the libsrtp context
+# media/_outlet.c calls srtp_protect by the address pylibsrtp's binding gives, as this C type:
+SRTP_PROTECT_TYPE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
 SRTP_PROCESS_SOURCE = ("len_p[0] = len(data)", "_srtp_assert(func(self._srtp[0], self._cdata, len_p))",
                        "return self._buffer[0 : len_p[0]]")
 
@@ -280,6 +282,12 @@ def _srtp_problems() -> list[str]:
     source = inspect.getsource(pylibsrtp.Session)
     found += [f"pylibsrtp.Session no longer contains {n!r}: media.sfu protects as it did" for n in SRTP_PROCESS_SOURCE
               if n not in source]
+    try:
+        signature = ffi.typeof(ffi.addressof(lib, "srtp_protect")).cname
+    except (AttributeError, TypeError, ffi.error) as exc:
+        signature = repr(exc)
+    if signature != SRTP_PROTECT_TYPE:
+        found.append(f"srtp_protect is {signature}, media/_outlet.c calls it as {SRTP_PROTECT_TYPE}")
     key = bytes(range(30))
     tx = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
     rx = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))

@@ -126,19 +126,42 @@ class RtpWriter:
             return b""
         return bytes((ext_id, length)) if two_byte else bytes(((ext_id << 4) | (length - 1),))
 
+    @classmethod
+    def from_elements(cls, mid: bytes, abs_element: bytes, level_element: bytes, profile: int) -> "RtpWriter":
+        """A writer with these extension elements (as `elements` gives them)."""
+        writer = cls(None, ())
+        writer._mid, writer._abs, writer._level, writer._profile = mid, abs_element, level_element, profile
+        return writer
+
+    @property
+    def elements(self) -> tuple[bytes, bytes, bytes, int]:
+        """(MID element with its value, abs-send-time element header, audio-level element header,
+        profile): what `media.outlet.Outlet.set_header` takes."""
+        return self._mid, self._abs, self._level, self._profile
+
     def write(self, payload_type: int, marker: int, seq: int, timestamp: int, ssrc: int, payload: bytes,
-              abs_send_time: int | None, audio_level: tuple[bool, int] | None) -> bytes:
-        """One RTP packet: the fixed header, this leg's extensions, the payload."""
+              abs_send_time: int = -1, audio_level: int = -1) -> bytes:
+        """One RTP packet: the fixed header, this leg's extensions, the payload.
+
+        `abs_send_time` and `audio_level` are as `extension_values` gives them (-1: absent).
+        """
         ext = self._mid
-        if abs_send_time is not None and self._abs:
+        if abs_send_time >= 0 and self._abs:
             ext += self._abs + (abs_send_time & 0xFFFFFF).to_bytes(3, "big")
-        if audio_level is not None and self._level:
-            ext += self._level + bytes(((0x80 if audio_level[0] else 0) | (audio_level[1] & 0x7F),))
+        if audio_level >= 0 and self._level:
+            ext += self._level + bytes((audio_level & 0xFF,))
         if not ext:
             return _RTP_HEADER.pack(0x80, (marker << 7) | payload_type, seq, timestamp, ssrc) + payload
         ext += _PADDING[len(ext) & 3]
         return _RTP_HEADER_EXT.pack(0x90, (marker << 7) | payload_type, seq, timestamp, ssrc, self._profile,
                                     len(ext) >> 2) + ext + payload
+
+
+def extension_values(abs_send_time: int | None, audio_level: tuple[bool, int] | None) -> tuple[int, int]:
+    """A packet's abs-send-time and ssrc-audio-level (aiortc's parsed form) as the writers take them:
+    the 24-bit time and the level byte (voice flag and level, RFC 6464), -1 where absent."""
+    return (-1 if abs_send_time is None else abs_send_time & 0xFFFFFF,
+            -1 if audio_level is None else (0x80 if audio_level[0] else 0) | (audio_level[1] & 0x7F))
 
 
 def seq_newer_or_equal(a: int, b: int) -> bool:

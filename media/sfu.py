@@ -108,22 +108,21 @@ from aiortc.rtp import (
     unpack_remb_fci,
     unwrap_rtx,
 )
-from pylibsrtp import SRTP_MAX_TRAILER_LEN
-from pylibsrtp._binding import ffi as srtp_ffi
-from pylibsrtp._binding import lib as srtp_lib
 
-from media import Glare, ports
+from media import Glare, outlet, ports
 from media import internals as ix
 from media.icerestart import IceRestart, RemoteIce, answer_for, read_restart_offer
 from media.packets import (
     PacketHistory,
     RtpWriter,
     StreamMap,
+    extension_values,
     is_keyframe_start,
     seq_newer_or_equal,
 )
 
 logger = logging.getLogger(__name__)
+outlet.warn_if_slow(logger)
 
 OfferCallback = Callable[[str, str], Union[Awaitable[None], None]]
 
@@ -139,7 +138,6 @@ REMB_FRESH = 5.0  # s a subscriber's own estimate (REMB) counts towards its publ
 RTX_MAX_AGE = 1.0  # s: a NACKed packet older than this is not sent again (after a gap, a keyframe is)
 RESTART_TIMEOUT = 30.0  # s an ICE restart's checks may take before the room gives up on it
 REMB_FLOOR = 150_000  # bit/s: one subscriber's bad link never asks a publisher for less than this
-RTP_BUFFER = 2048  # bytes: a forwarded packet and its SRTP trailer (a publisher's packet is < 1500)
 
 
 class _SilentTrack(MediaStreamTrack):
@@ -189,69 +187,52 @@ async def _end_of_candidates_later(pc: RTCPeerConnection) -> None:
 
 
 class _Wire:
-    """Writes one connection's forwarded RTP: SRTP-protect, then send on the selected ICE pair.
+    """One subscriber connection's way out for forwarded RTP: the `media.outlet.Path` its legs share.
 
-    It does what `RTCDtlsTransport._send_rtp` does, without that path's four nested coroutines
-    per packet and without pylibsrtp's per-call checks and allocations: it protects in a buffer of
-    its own with libsrtp through pylibsrtp's binding, using the transport's SRTP session
-    (`media.internals` checks the source it follows). A packet is dropped while the transport is
-    not connected or no pair is selected (aiortc's path raised ConnectionError), or when libsrtp
-    refuses it.
+    `ready()` binds the path to what the transport uses now (the nominated ICE pair, its socket,
+    the DTLS transport's SRTP session) once the transport is connected, and again after any of
+    them changes; the path itself refuses to send while they differ. This does what
+    `RTCDtlsTransport._send_rtp` does (`media.internals` checks the source it follows), without
+    that path's four nested coroutines per packet.
     """
 
-    __slots__ = ("_dtls", "_nominated", "_pair", "_sendto", "_addr", "_session", "_srtp", "_cdata",
-                 "_buffer", "_len")
+    __slots__ = ("_dtls", "_nominated", "path")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
-        self._nominated: dict[int, CandidatePair] = {}
-        self._pair: Optional[CandidatePair] = None
-        self._sendto: Callable[[bytes, tuple[str, int]], None] = _drop
-        self._addr: tuple[str, int] = ("", 0)
-        self.attach(ix.get(dtls.transport, ix.ICE_CONNECTION))
-        self._session: object = None
-        self._srtp: object = None
-        self._cdata = srtp_ffi.new("char[]", RTP_BUFFER)
-        self._buffer = srtp_ffi.buffer(self._cdata)
-        self._len = srtp_ffi.new("int *")
+        self._nominated: dict[int, CandidatePair] = ix.get(ix.get(dtls.transport, ix.ICE_CONNECTION), ix.ICE_NOMINATED)
+        self.path = outlet.Path(dtls, ix.DTLS_STATE, State.CONNECTED, ix.DTLS_TX_SRTP, self._nominated,
+                                outlet.protect_address())
 
-    def send(self, data: bytes) -> None:
+    def ready(self) -> bool:
+        """Whether the path can send now, binding it first if the transport's pair or session changed."""
+        path = self.path
+        if path.valid():
+            return True
         dtls = self._dtls
-        if getattr(dtls, ix.DTLS_STATE) is not State.CONNECTED:
-            return
         pair = self._nominated.get(1)
-        if pair is not self._pair:
-            if pair is None:
-                return
-            self._bind(pair)
         session = getattr(dtls, ix.DTLS_TX_SRTP)
-        if session is not self._session:
-            self._session, self._srtp = session, ix.get(session, ix.SRTP_CONTEXT)[0]
-        n = len(data)
-        if n > RTP_BUFFER - SRTP_MAX_TRAILER_LEN:
-            return
-        self._len[0] = n
-        self._buffer[0:n] = data
-        if srtp_lib.srtp_protect(self._srtp, self._cdata, self._len) == 0:
-            try:
-                self._sendto(self._buffer[0:self._len[0]], self._addr)
-            except OSError:  # a full socket buffer: this packet is lost, as on the network
-                pass
+        if getattr(dtls, ix.DTLS_STATE) is not State.CONNECTED or pair is None or session is None:
+            return False
+        transport = pair.protocol.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is None or sock.fileno() == -1:
+            return False
+        try:
+            address = outlet.sockaddr(sock.family, *pair.remote_addr[:2])
+        except (OSError, ValueError):
+            return False  # not a numeric address of the socket's family: nothing to send to
+        path.bind(pair, session, outlet.srtp_address(session), sock, address)
+        return path.valid()
+
+    def send(self, data: bytes) -> bool:
+        """Protect and send one packet (a retransmission); False if it was dropped."""
+        return self.ready() and self.path.send(data)
 
     def attach(self, connection: Connection) -> None:
         """Send on this ICE connection's selected pair (a new one after an ICE restart)."""
         self._nominated = ix.get(connection, ix.ICE_NOMINATED)
-        self._pair = None
-        self._sendto = _drop
-
-    def _bind(self, pair: CandidatePair) -> None:
-        self._pair = pair
-        self._sendto = pair.protocol.transport.sendto
-        self._addr = pair.remote_addr
-
-
-def _drop(data: bytes, addr: tuple[str, int]) -> None:
-    return None
+        self.path.attach(self._nominated)
 
 
 def _ignore(data: bytes, component: int) -> None:
@@ -430,6 +411,7 @@ class Publication:
         self._rtcp_ssrc: Optional[int] = ix.get(rx, ix.RX_RTCP_SSRC)
         self.ssrc: Optional[int] = None
         self.legs: list[Leg] = []
+        self.outlets: list[outlet.Outlet] = []  # the legs' outlets, as the forwarding loop takes them
         self.packets = 0
         # the publisher's packets by sequence number with their arrival (loop time), shared by every
         # leg (NACKs from subscribers)
@@ -450,6 +432,8 @@ class Publication:
             await original_receive(parameters)
             # aiortc has just started a decoder thread; end it before it gets anything
             ix.get(rx, ix.RX_STOP_DECODER)()
+            for leg in self.legs:  # the publisher's payload types are known (anew) from here
+                leg.forget_payload_types()
 
         rx.receive = receive  # type: ignore[method-assign]
         setattr(rx, ix.RX_HANDLE_RTP, self._on_rtp)
@@ -497,7 +481,7 @@ class Publication:
         if packet.ssrc != self.ssrc:
             if self.ssrc is not None:  # the publisher restarted its stream: restart every leg
                 for leg in self.legs:
-                    leg.map.stop(*self.newest[:3])
+                    leg.restart()
             self.ssrc = packet.ssrc
             self.newest = (packet.sequence_number, packet.timestamp, now, clock.current_ntp_time())
         elif seq_newer_or_equal(packet.sequence_number, self.newest[0]):
@@ -506,14 +490,25 @@ class Publication:
         self.history.put(packet.sequence_number, (packet, now))
         if self.kind == "audio":
             self._note_audio(packet, now)
-        keyframe = False
-        if self.kind == "video":
-            for leg in self.legs:
-                if not leg.map.started:
-                    keyframe = is_keyframe_start(codec.name, packet.payload)
-                    break
-        for leg in self.legs:
-            leg.forward(packet, keyframe, now)
+        ext = packet.extensions
+        values = extension_values(ext.abs_send_time, ext.audio_level)
+        if outlet.fanout(self.outlets, packet.payload, packet.payload_type, packet.marker, packet.sequence_number,
+                  packet.timestamp, *values):
+            self._arm_waiting(packet, codec, now, values)
+
+    def _arm_waiting(self, packet: RtpPacket, codec: RTCRtpCodecParameters, now: float,
+                     values: tuple[int, int]) -> None:
+        """Legs the forwarding loop left to us: start them (video at a keyframe), then send them this packet."""
+        keyframe = self.kind != "video" or is_keyframe_start(codec.name, packet.payload)
+        armed = [leg.outlet for leg in self.legs
+                 if leg.outlet is not None and leg.outlet.state == outlet.WAITING and leg.arm(packet, keyframe, now)]
+        if armed:
+            outlet.fanout(armed, packet.payload, packet.payload_type, packet.marker, packet.sequence_number,
+                   packet.timestamp, *values)
+
+    def refresh_outlets(self) -> None:
+        """Call when a leg is added, activated or removed: the forwarding loop's list of outlets."""
+        self.outlets = [leg.outlet for leg in self.legs if leg.outlet is not None]
 
     def _rtcp(self, send: Awaitable[None]) -> None:
         """Send feedback (REMB, NACK) to the publisher without holding up the packet."""
@@ -604,9 +599,7 @@ class Leg:
         self.map = StreamMap(clock_rate, random.randrange(0, 32768), random.randrange(0, 1 << 32))
         self._rtx_seq = random.randrange(0, 32768)
         self._writer = RtpWriter(None, ())  # set with the negotiated MID and extension ids
-        self.wire: _Wire | None = None
-        self.sent = 0
-        self.octets = 0
+        self.outlet: Optional[outlet.Outlet] = None  # set when the leg is negotiated
         self.retransmitted = 0
         self.remb: Optional[tuple[float, int]] = None  # (loop time, bit/s) of the subscriber's last REMB
         self._original_rtcp = getattr(sender, ix.TX_HANDLE_RTCP)
@@ -638,46 +631,78 @@ class Leg:
             if is_rtx(c) and isinstance(c.parameters.get("apt"), int):
                 self.rtx_pt[int(c.parameters["apt"])] = c.payloadType
         self._writer = RtpWriter(self.mid, [(e.id, e.uri) for e in parameters.headerExtensions])
-        self.wire = _Wire(self.sender.transport)
+        if self.sub.wire is None:  # one DTLS transport per participant (max-bundle)
+            self.sub.wire = _Wire(self.sender.transport)
+        self.outlet = outlet.Outlet(self.sub.wire.path, self.ssrc)
+        self.outlet.set_header(*self._writer.elements)
         self.active = True
+        self.pub.refresh_outlets()
         if not self.paused:
+            self.outlet.state = outlet.WAITING
             self.pub.request_keyframe()  # a late joiner gets a keyframe fast
 
-    def _lazy_pt_map(self) -> None:
-        # the publisher's codec table is only filled once its receiver starts
-        ours = ix.get(self.transceiver, ix.TRANSCEIVER_CODECS)
-        for theirs in self.pub._codecs.values():
-            if not is_rtx(theirs):
-                match = next((c for c in ours if not is_rtx(c) and _same_codec(theirs, c)), None)
-                if match is not None:
-                    self.pt_map[theirs.payloadType] = match.payloadType
-
-    def forward(self, packet: RtpPacket, keyframe: bool, now: float) -> None:
-        """Rewrite one of the publisher's packets for this leg and send it, if it is forwarded.
-
-        This runs once per packet and subscriber, so it only maps, writes and sends; the sender
-        report state is copied to aiortc's sender by `sync_report` (the room's tick).
-        """
-        m = self.map
-        if not m.started:  # (a paused or closed leg is stopped)
-            if not self.active or self.paused or (self.pub.kind == "video" and not keyframe):
-                return
-            m.start(packet.sequence_number, packet.timestamp, now)
-        in_seq = packet.sequence_number
-        if ((in_seq - m.start_seq) & 0xFFFF) >= 0x8000:  # older than this start
-            return
-        pt = self.pt_map.get(packet.payload_type)
+    def _payload_type(self, theirs: int) -> Optional[int]:
+        """Our payload type for one of the publisher's, looked up once its codec table is known."""
+        pt = self.pt_map.get(theirs)
         if pt is None:
-            self._lazy_pt_map()
-            pt = self.pt_map.get(packet.payload_type)
-            if pt is None:
-                return
-        ext = packet.extensions
-        self.wire.send(self._writer.write(pt, packet.marker, (in_seq + m.seq_offset) & 0xFFFF,  # type: ignore[union-attr]
-                                           (packet.timestamp + m.ts_offset) & 0xFFFFFFFF, self.ssrc,
-                                           packet.payload, ext.abs_send_time, ext.audio_level))
-        self.sent += 1
-        self.octets += len(packet.payload)
+            codec = self.pub._codecs.get(theirs)
+            ours = ix.get(self.transceiver, ix.TRANSCEIVER_CODECS)
+            match = None if codec is None or is_rtx(codec) else \
+                next((c for c in ours if not is_rtx(c) and _same_codec(codec, c)), None)
+            if match is not None:
+                pt = self.pt_map[theirs] = match.payloadType
+        return pt
+
+    def forget_payload_types(self) -> None:
+        """The publisher's codec table changed: look its payload types up again."""
+        if self.outlet is not None:
+            self.outlet.clear_pts()
+            if self.outlet.state == outlet.ARMED:
+                self.outlet.state = outlet.WAITING
+
+    def arm(self, packet: RtpPacket, keyframe: bool, now: float) -> bool:
+        """Make this leg's outlet forward from this packet on, if it can; True if it does.
+
+        A leg starts once it is negotiated and not paused, its connection can send, and (video)
+        at a keyframe; its numbering continues from where it stopped (`StreamMap`).
+        """
+        o = self.outlet
+        if o is None:
+            return False
+        if not self.active or self.paused or self.closed:
+            o.state = outlet.IDLE
+            return False
+        pt = self._payload_type(packet.payload_type)
+        if pt is None:  # a payload type this subscriber has no codec for: never forwarded
+            o.set_pt(packet.payload_type, outlet.NOT_FORWARDED)
+            return False
+        if not self.sub.wire.ready():  # type: ignore[union-attr]
+            return False
+        m = self.map
+        if not m.started:
+            if not keyframe:
+                return False
+            m.start(packet.sequence_number, packet.timestamp, now)
+        elif not seq_newer_or_equal(packet.sequence_number, m.start_seq):
+            return False
+        o.set_pt(packet.payload_type, pt)
+        o.arm(m.start_seq, m.seq_offset, m.ts_offset)
+        return True
+
+    def restart(self) -> None:
+        """The publisher restarted its stream (a new SSRC): start again at its next keyframe."""
+        self.map.stop(*self.pub.newest[:3])
+        if self.outlet is not None and self.outlet.state == outlet.ARMED:
+            self.outlet.state = outlet.WAITING
+
+    @property
+    def sent(self) -> int:
+        """Packets forwarded on this leg (retransmissions not counted)."""
+        return self.outlet.sent if self.outlet is not None else 0
+
+    @property
+    def octets(self) -> int:
+        return self.outlet.octets if self.outlet is not None else 0
 
     def sync_report(self) -> None:
         """Give aiortc's sender the state its sender reports (SR) carry, as its own send loop would.
@@ -701,8 +726,20 @@ class Leg:
         self.paused = paused
         if paused:
             self.map.stop(*self.pub.newest[:3])
+            if self.outlet is not None:
+                self.outlet.state = outlet.IDLE
         elif self.active:
+            if self.outlet is not None:
+                self.outlet.state = outlet.WAITING
             self.pub.request_keyframe()
+
+    def stop(self) -> None:
+        """Forward nothing more (the leg is closing)."""
+        self.closed = True
+        self.active = False
+        self.map.started = False
+        if self.outlet is not None:
+            self.outlet.state = outlet.IDLE
 
     async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
         """RTCP from the subscriber about this leg."""
@@ -731,26 +768,23 @@ class Leg:
         if packet.ssrc != self.pub.ssrc or self.pub._loop.time() - arrived > RTX_MAX_AGE:
             return  # too old to help: the subscriber gets a keyframe instead (it asks, or a restart did)
         pt = self.pt_map.get(packet.payload_type)
-        if pt is None:
+        if pt is None or self.sub.wire is None:
             return
         ts = (packet.timestamp + self.map.ts_offset) & 0xFFFFFFFF
-        ext = packet.extensions
+        values = extension_values(packet.extensions.abs_send_time, packet.extensions.audio_level)
         rtx_pt = self.rtx_pt.get(pt)
         if rtx_pt is None:
-            data = self._writer.write(pt, packet.marker, seq, ts, self.ssrc, packet.payload,
-                                      ext.abs_send_time, ext.audio_level)
+            data = self._writer.write(pt, packet.marker, seq, ts, self.ssrc, packet.payload, *values)
         else:  # RFC 4588: the original sequence number, then the payload
             data = self._writer.write(rtx_pt, packet.marker, self._rtx_seq, ts, self.rtx_ssrc,
-                                      seq.to_bytes(2, "big") + packet.payload, ext.abs_send_time, ext.audio_level)
+                                      seq.to_bytes(2, "big") + packet.payload, *values)
             self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
-        self.wire.send(data)  # type: ignore[union-attr]
-        self.retransmitted += 1
+        if self.sub.wire.send(data):
+            self.retransmitted += 1
 
     async def close(self) -> None:
         """Stop forwarding; aiortc's sender.stop() sends RTCP BYE for this leg's SSRC."""
-        self.closed = True
-        self.active = False
-        self.map.started = False
+        self.stop()
         await self.sender.stop()
         self.transceiver.direction = "inactive"
 
@@ -764,6 +798,7 @@ class Participant:
     subscriptions: dict[Publication, Leg] = field(default_factory=dict)
     connected: bool = False
     inlet: Optional[_Inlet] = None  # takes the participant's media off its ICE connection
+    wire: Optional[_Wire] = None  # sends the media forwarded to the participant
     restart: Optional[IceRestart] = None  # the ICE restart under way, if any
     ice_ufrags: set[str] = field(default_factory=set)  # every ICE username fragment the client used
     offer_pending: bool = False
@@ -961,9 +996,8 @@ class Room:
         def re_point(connection: Connection) -> None:
             if p.inlet is not None:
                 p.inlet.attach(connection)
-            for leg in p.subscriptions.values():
-                if leg.wire is not None:
-                    leg.wire.attach(connection)
+            if p.wire is not None:
+                p.wire.attach(connection)
 
         connected = False
         try:
@@ -993,12 +1027,12 @@ class Room:
                 await leg.close()
                 affected.add(leg.sub)
             pub.legs.clear()
+            pub.refresh_outlets()
         for pub, leg in p.subscriptions.items():
-            leg.closed = True
-            leg.active = False
-            leg.map.started = False
+            leg.stop()
             if leg in pub.legs:
                 pub.legs.remove(leg)
+                pub.refresh_outlets()
         p.subscriptions.clear()
         if p.restart is not None:  # its new connection is not the transport's yet: pc.close() would miss it
             await p.restart.abandon()

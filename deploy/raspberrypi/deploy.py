@@ -93,6 +93,8 @@ if S.turn:
     packages.append("coturn")
 if S.tls == "certbot":
     packages.append("certbot")
+if S.fristed_wheel and fd.is_source_archive(S.fristed_wheel):
+    packages += fd.BUILD_PACKAGES  # pip builds the C forwarding loop on the box
 apt.packages(name="Install system packages", packages=packages, update=S.apt_update, cache_time=3600,
              no_recommends=True)
 
@@ -124,7 +126,7 @@ if S.backup_enabled:
 wheel_on_box = wheelhouse_on_box = requirements_on_box = None
 if S.fristed_wheel:
     wheel_on_box = f"{fd.PREFIX}/dist/{Path(S.fristed_wheel).name}"
-    files.put(name="Upload the fristed wheel", src=str(Path(S.fristed_wheel).resolve()), dest=wheel_on_box,
+    files.put(name="Upload the fristed release", src=str(Path(S.fristed_wheel).resolve()), dest=wheel_on_box,
               mode="644")
 if S.fristed_wheelhouse:
     wheelhouse_on_box = f"{fd.PREFIX}/wheelhouse"

@@ -78,7 +78,8 @@ def _port_range(value: Any, what: str) -> tuple[int, int]:
 class Settings:
     """One node's settings. Names match the keys of ``group_data/all.py`` and ``inventory.py``."""
 
-    # The fristed release: a wheel built from this repository, or a version from PyPI.
+    # The fristed release: a wheel or a source archive (sdist) built from this repository, or a
+    # version from PyPI. A source archive is built on the box, with its C forwarding loop.
     fristed_wheel: str | None = None
     fristed_version: str = "0.1.0"
     fristed_wheelhouse: str | None = None  # a directory of dependency wheels: install offline
@@ -186,9 +187,26 @@ class Settings:
 
 # --- releases -------------------------------------------------------------------------------------
 
+SOURCE_SUFFIX = ".tar.gz"
+# what pip needs on the box to build a source archive's C extension (media/_outlet.c)
+BUILD_PACKAGES = ["gcc", "libc6-dev", "python3-dev"]
+
+
+def is_source_archive(release: str) -> bool:
+    """Whether the release file is a source archive (``fristed-0.1.0.tar.gz``), built on the box."""
+    return Path(release).name.endswith(SOURCE_SUFFIX)
+
+
 def wheel_version(wheel: str) -> str:
-    """The version part of a wheel file name (``fristed-0.1.0-py3-none-any.whl`` → ``0.1.0``)."""
-    parts = Path(wheel).name.split("-")
+    """The version part of a wheel or source archive file name (``fristed-0.1.0-py3-none-any.whl``
+    or ``fristed-0.1.0.tar.gz`` → ``0.1.0``)."""
+    name = Path(wheel).name
+    if is_source_archive(name):
+        parts = name[:-len(SOURCE_SUFFIX)].split("-")
+        if len(parts) == 2 and parts[0] == "fristed" and parts[1]:
+            return parts[1]
+        raise SettingsError(f"{wheel} is not a fristed source archive name")
+    parts = name.split("-")
     if len(parts) < 5 or not parts[-1].endswith(".whl"):
         raise SettingsError(f"{wheel} is not a wheel file name")
     return parts[1]

@@ -392,3 +392,15 @@ def test_release_script_switches_rolls_back_and_prunes(tmp_path: Path) -> None:
     left = sorted(p.name for p in (tmp_path / "releases").iterdir())
     assert "0.1.2-ccc" in left and "0.2.0-ddd" in left  # active and previous always stay
     assert "0.1.0-aaa" not in left
+
+
+def test_a_source_archive_release_is_named_and_built_on_the_box() -> None:
+    # a wheel carries the C forwarding loop built for the machine that made it; a Pi gets the source
+    assert fd.wheel_version("../../dist/fristed-0.1.0.tar.gz") == "0.1.0"
+    assert fd.wheel_version("fristed-0.1.0-cp311-cp311-linux_aarch64.whl") == "0.1.0"
+    assert fd.is_source_archive("dist/fristed-0.1.0.tar.gz")
+    assert not fd.is_source_archive("dist/fristed-0.1.0-py3-none-any.whl")
+    assert {"gcc", "python3-dev"} <= set(fd.BUILD_PACKAGES)
+    for bad in ["other-0.1.0.tar.gz", "fristed.tar.gz", "fristed-0.1.0-extra.tar.gz", "fristed-0.1.0.zip"]:
+        with pytest.raises(fd.SettingsError):
+            fd.wheel_version(bad)

@@ -1,5 +1,6 @@
 """The aiortc internals media/ relies on are still there (fails loudly on an aiortc upgrade)."""
 import aiortc
+import pytest
 
 from media import internals
 
@@ -13,3 +14,9 @@ def test_aiortc_is_the_pinned_version() -> None:
 def test_every_private_name_and_signature_exists() -> None:
     found = internals.problems()
     assert not found, "aiortc internals used by media/ changed:\n  " + "\n  ".join(found)
+
+
+def test_a_changed_srtp_protect_signature_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # media/_outlet.c calls srtp_protect through a raw address: a libsrtp 3 signature must stop the suite
+    monkeypatch.setattr(internals, "SRTP_PROTECT_TYPE", "srtp_err_status_t(*)(struct srtp_ctx_t_ *, uint8_t *, size_t)")
+    assert any("srtp_protect is" in p for p in internals._srtp_problems())

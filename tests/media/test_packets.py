@@ -10,6 +10,7 @@ from media.packets import (
     PacketHistory,
     RtpWriter,
     StreamMap,
+    extension_values,
     is_keyframe_start,
 )
 
@@ -98,7 +99,8 @@ def test_rtp_writer_gives_aiortcs_bytes(exts: list[tuple[int, str]], mid: str | 
     writer = RtpWriter(mid, exts)
     for marker in (0, 1):
         args = (111, marker, 65535, 0xFFFFFFFF, 0x12345678, b"\x01payload")
-        assert writer.write(*args, abs_send_time, audio_level) == \
-            _aiortc_bytes(*args, mid, exts, abs_send_time, audio_level)
-        parsed = RtpPacket.parse(writer.write(*args, abs_send_time, audio_level))
+        values = extension_values(abs_send_time, audio_level)
+        assert writer.write(*args, *values) == _aiortc_bytes(*args, mid, exts, abs_send_time, audio_level)
+        assert RtpWriter.from_elements(*writer.elements).write(*args, *values) == writer.write(*args, *values)
+        parsed = RtpPacket.parse(writer.write(*args, *values))
         assert (parsed.payload_type, parsed.marker, parsed.payload) == (111, marker, b"\x01payload")

@@ -10,9 +10,22 @@ from types import SimpleNamespace
 import pytest
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unpack_remb_fci
 
+from media import outlet
 from media.sfu import REMB_FLOOR, RTX_MAX_AGE, Publication
 from tests.media.clips import make_clip
 from tests.media.peers import Harness, wait_for
+
+
+@pytest.fixture(params=["C", "Python"])
+def forwarding_loop(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with the C forwarding loop and again with its Python twin (media.outlet)."""
+    if request.param == "Python":
+        monkeypatch.setattr(outlet, "Path", outlet.PyPath)
+        monkeypatch.setattr(outlet, "Outlet", outlet.PyOutlet)
+        monkeypatch.setattr(outlet, "fanout", outlet.py_fanout)
+    else:
+        assert outlet.FAST, "media._outlet is not built"
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +33,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_clip(tmp_path_factory.mktemp("clips") / "pattern.webm", seconds=2.0, gop=15)
 
 
-async def test_three_party_room_forwards_audio_and_video_that_decodes(clip: Path) -> None:
+async def test_three_party_room_forwards_audio_and_video_that_decodes(clip: Path, forwarding_loop: str) -> None:
     h = Harness()
     try:
         for pid in ("anna", "bo", "carl"):
@@ -137,7 +150,7 @@ async def test_no_media_written_to_disk(clip: Path, tmp_path: Path, monkeypatch:
     assert os.listdir(work) == []
 
 
-async def test_lost_packets_are_retransmitted_as_rtx_on_the_subscribers_leg(clip: Path) -> None:
+async def test_lost_packets_are_retransmitted_as_rtx_on_the_subscribers_leg(clip: Path, forwarding_loop: str) -> None:
     h = Harness()
     try:
         await h.add("pub", clip=clip)

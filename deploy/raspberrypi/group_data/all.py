@@ -4,13 +4,16 @@ Each name here is a field of fristed_deploy.Settings; leave a line out to take t
 """
 
 # --- which fristed to install -----------------------------------------------------------------
-# A wheel built from the repository (python -m pip wheel --no-deps -w dist .), relative to this
-# directory or absolute. Leave it None to install fristed_version from PyPI.
+# The release to install, relative to this directory or absolute. For a Raspberry Pi, the source
+# archive (python3 -m pip install build && python3 -m build --sdist): the box then builds fristed's
+# C forwarding loop itself (the deploy installs gcc and python3-dev for it). A wheel from
+# `python3 -m pip wheel --no-deps -w dist .` only fits boxes of the same kind as the machine that
+# built it. Leave it None to install fristed_version from PyPI.
 fristed_wheel = None
 fristed_version = "0.1.0"
 # A directory of dependency wheels for the box's platform, to install without internet access:
 #   pip download -d wheelhouse --only-binary=:all: --platform manylinux_2_28_aarch64 \
-#       --python-version 3.11 dist/fristed-*.whl
+#       --python-version 3.11 -r requirements.txt   (and setuptools wheel, to build a source archive)
 fristed_wheelhouse = None
 # A hash-pinned requirements file (pip-compile --generate-hashes); recommended with a wheelhouse.
 fristed_requirements = None
