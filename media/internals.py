@@ -95,6 +95,9 @@ ICE_SEND_SOURCE = {"Connection.sendto": ("active_pair = self._nominated.get(comp
 # instance attribute (StunProtocol calls `self.receiver.data_received`); media.sfu replaces it per
 # connection, handles SRTP media itself and passes everything else on (to aiortc's queue)
 ICE_DATA_RECEIVED = "data_received"
+# ... and takes RTP/RTCP straight from each socket's StunProtocol (asyncio calls the instance's
+# `datagram_received`) before aioice's STUN parse, which would only fail on them
+ICE_PROTOCOLS = "_protocols"  # list[StunProtocol] of an aioice Connection, one per local socket
 ICE_DATA_SOURCE = {"StunProtocol.datagram_received": ("self.receiver.data_received(data, self.local_candidate.component)",),
                    "Connection.data_received": ("self._queue.put_nowait((data, component))",)}
 
@@ -227,6 +230,8 @@ def problems() -> list[str]:
                 found.append(f"aioice Connection has no attribute {attr} (media.icerestart)")
         if not callable(getattr(getattr(dtls, DTLS_ROUTER, None), "route_rtp", None)):
             found.append(f"RTCDtlsTransport.{DTLS_ROUTER} has no route_rtp")
+        if not isinstance(getattr(connection, ICE_PROTOCOLS, None), list):
+            found.append(f"RTCIceTransport.{ICE_CONNECTION}.{ICE_PROTOCOLS} is not a list of socket protocols")
         if not isinstance(getattr(connection, ICE_NOMINATED, None), dict):
             found.append(f"RTCIceTransport.{ICE_CONNECTION}.{ICE_NOMINATED} is not a dict of selected pairs")
         await ice.stop()

@@ -6,6 +6,7 @@ Nothing here touches aiortc internals or the network; `media.sfu` composes them.
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Iterable
 from typing import Generic, Optional, TypeVar
 
@@ -14,6 +15,22 @@ T = TypeVar("T")
 MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+
+NTP_UNIX_OFFSET = 2208988800  # seconds from the NTP epoch (1900) to the Unix epoch (1970)
+
+
+def now_ms() -> int:
+    """Milliseconds since the NTP epoch, as `aiortc.clock.current_ms` gives them (without datetime:
+    this runs for every received packet)."""
+    return int((time.time() + NTP_UNIX_OFFSET) * 1000)
+
+
+def ntp_time(unix_time: float) -> int:
+    """A Unix time as a 64-bit NTP timestamp (seconds << 32 | fraction), as in RTCP sender reports."""
+    t = unix_time + NTP_UNIX_OFFSET
+    seconds = int(t)
+    return (seconds << 32) | int((t - seconds) * (1 << 32))
 
 
 def is_keyframe_start(codec_name: str, payload: bytes) -> bool:

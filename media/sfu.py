@@ -68,9 +68,10 @@ import copy
 import inspect
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import pylibsrtp
 from aioice import Connection
@@ -81,7 +82,6 @@ from aiortc import (
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
-    clock,
     sdp,
 )
 from aiortc.codecs import is_rtx
@@ -118,6 +118,8 @@ from media.packets import (
     StreamMap,
     extension_values,
     is_keyframe_start,
+    now_ms,
+    ntp_time,
     seq_newer_or_equal,
 )
 
@@ -250,26 +252,56 @@ class _Inlet:
     and never reaches asyncio, which would close the socket.
     """
 
-    __slots__ = ("_dtls", "_queue_it", "handlers", "refused")
+    __slots__ = ("_connection", "_dtls", "_queue_it", "_taken", "handlers", "refused")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
         self.handlers: dict[object, Callable[[RtpPacket, int], None]] = {}
         self.refused = 0  # packets that did not authenticate or parse
         self._queue_it: Callable[[bytes, int], None] = _ignore
+        self._taken: set[int] = set()
         self.attach(ix.get(dtls.transport, ix.ICE_CONNECTION))
 
     def attach(self, connection: Connection) -> None:
         """Take the media of this ICE connection (a new one after an ICE restart)."""
+        self._connection = connection
+        self._taken = set()
         self._queue_it = getattr(connection, ix.ICE_DATA_RECEIVED)
         setattr(connection, ix.ICE_DATA_RECEIVED, self.data_received)
 
     def data_received(self, data: bytes, component: int) -> None:
+        """aioice's way in, after it tried to read the datagram as STUN."""
+        protocols = ix.get(self._connection, ix.ICE_PROTOCOLS)
+        if len(self._taken) != len(protocols):
+            self._take(protocols)
+        self.media_received(data, component)
+
+    def _take(self, protocols: list[Any]) -> None:
+        """Have each of the connection's sockets hand RTP and RTCP (first byte 128-191, RFC 7983)
+        straight to `media_received`, without aioice's STUN parse first; STUN and DTLS go on as before."""
+        for protocol in protocols:
+            if id(protocol) in self._taken:
+                continue
+            self._taken.add(id(protocol))
+            original = protocol.datagram_received
+            component = protocol.local_candidate.component
+            media_received = self.media_received
+
+            def datagram_received(data: bytes, addr: tuple[Any, ...], original: Any = original,
+                                  component: int = component) -> None:
+                if data and 127 < data[0] < 192:
+                    media_received(data, component)
+                else:
+                    original(data, addr)
+
+            protocol.datagram_received = datagram_received
+
+    def media_received(self, data: bytes, component: int) -> None:
         srtp = getattr(self._dtls, ix.DTLS_RX_SRTP)
         if srtp is None or len(data) < 12 or not 127 < data[0] < 192 or 192 <= data[1] <= 208:
             self._queue_it(data, component)  # DTLS, RTCP, or media before the keys
             return
-        arrival_time_ms = clock.current_ms()
+        arrival_time_ms = now_ms()
         try:
             packet = RtpPacket.parse(srtp.unprotect(data), getattr(self._dtls, ix.DTLS_EXT_MAP))
         except (pylibsrtp.Error, ValueError):
@@ -416,8 +448,8 @@ class Publication:
         # the publisher's packets by sequence number with their arrival (loop time), shared by every
         # leg (NACKs from subscribers)
         self.history: PacketHistory[tuple[RtpPacket, float]] = PacketHistory(room.history_size)
-        # the newest packet of the current stream: (sequence number, timestamp, loop time, NTP time)
-        self.newest: tuple[int, int, float, int] = (0, 0, 0.0, 0)
+        # the newest packet of the current stream: (sequence number, timestamp, loop time, Unix time)
+        self.newest: tuple[int, int, float, float] = (0, 0, 0.0, 0.0)
         self.plis_sent = 0
         self._last_pli = -1e9
         self._pli_timer: Optional[asyncio.TimerHandle] = None
@@ -483,9 +515,9 @@ class Publication:
                 for leg in self.legs:
                     leg.restart()
             self.ssrc = packet.ssrc
-            self.newest = (packet.sequence_number, packet.timestamp, now, clock.current_ntp_time())
+            self.newest = (packet.sequence_number, packet.timestamp, now, time.time())
         elif seq_newer_or_equal(packet.sequence_number, self.newest[0]):
-            self.newest = (packet.sequence_number, packet.timestamp, now, clock.current_ntp_time())
+            self.newest = (packet.sequence_number, packet.timestamp, now, time.time())
         self.packets += 1
         self.history.put(packet.sequence_number, (packet, now))
         if self.kind == "audio":
@@ -710,12 +742,12 @@ class Leg:
         The NTP/RTP timestamp pair is the publisher's newest packet as this leg numbers it, so an
         SR maps this leg's timestamps onto wall time as the publisher's own SR does.
         """
-        seq, ts, _, ntp = self.pub.newest
+        seq, ts, _, wall = self.pub.newest
         mapped = self.map.map(seq, ts)
-        if mapped is None or not ntp:
+        if mapped is None or not wall:
             return
         s = self.sender
-        setattr(s, ix.TX_NTP_TIMESTAMP, ntp)
+        setattr(s, ix.TX_NTP_TIMESTAMP, ntp_time(wall))
         setattr(s, ix.TX_RTP_TIMESTAMP, mapped[1])
         setattr(s, ix.TX_OCTET_COUNT, self.octets)
         setattr(s, ix.TX_PACKET_COUNT, self.sent)

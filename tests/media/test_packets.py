@@ -104,3 +104,16 @@ def test_rtp_writer_gives_aiortcs_bytes(exts: list[tuple[int, str]], mid: str | 
         assert RtpWriter.from_elements(*writer.elements).write(*args, *values) == writer.write(*args, *values)
         parsed = RtpPacket.parse(writer.write(*args, *values))
         assert (parsed.payload_type, parsed.marker, parsed.payload) == (111, marker, b"\x01payload")
+
+
+def test_clock_helpers_agree_with_aiortcs_clock() -> None:
+    import time
+
+    from aiortc import clock
+
+    from media.packets import now_ms, ntp_time
+    assert abs(now_ms() - clock.current_ms()) < 50
+    wall = time.time()
+    ours, theirs = ntp_time(wall), clock.current_ntp_time()
+    assert abs((theirs - ours) / (1 << 32)) < 0.05  # seconds
+    assert ntp_time(0.5) == (2208988800 << 32) | (1 << 31)

@@ -55,6 +55,10 @@ async def test_three_party_room_forwards_audio_and_video_that_decodes(clip: Path
             for r in c.received.values():
                 if r.kind == "video":
                     assert r.sizes == {(320, 240)}
+        # RTP comes straight off every socket of every participant, past aioice's STUN parse
+        for pid in h.room.participants:
+            protocols = h.room.participant(pid).inlet._connection._protocols  # type: ignore[union-attr]
+            assert protocols and all("datagram_received" in vars(p) for p in protocols)
         # the room's receivers have no decoder thread: it is stopped as soon as aiortc starts it
         room_pcs = [h.room.participant(pid).pc for pid in h.room.participants]
         for pc in room_pcs:
