@@ -8,13 +8,14 @@ participant joined on); the orchestrator drives the workers over multiprocessing
 flows over ICE on the host's own address. Publishers send a pre-encoded 640x360 VP8 (+ Opus)
 clip, ~600 kbit/s, ~68 RTP packets/s (so they only packetize); subscribers count frames and RTP
 packets per received stream instead of decoding (aiortc's decoder_worker is replaced in the
-worker processes only). The forwarder reports its own CPU (os.times user+sys, all threads) at
-the start and end of a steady window after a warm-up; the workers report frames, packets and
-their own CPU for the same window, so the run shows whether the load actually got delivered.
+worker processes only). The forwarder reports its own CPU (user+sys, all threads) at the start
+and end of a steady window after a warm-up; the workers report frames, packets and their own CPU
+for the same window, so the run shows whether the load actually got delivered.
 
-    .venv/bin/python bench/sfu.py                 # ratio scenario + 10-person room, 75-95 s
+    .venv/bin/python bench/sfu.py                 # ratio + 10-person room + marginal, ~2.5-3 min
     .venv/bin/python bench/sfu.py --measure 15 --publishers 2 --subscribers 3 --per-process 3
-    .venv/bin/python bench/sfu.py --scenarios room increment   # any of ratio, room, increment
+    .venv/bin/python bench/sfu.py --scenarios room increment   # any of ratio, room, increment, marginal
+    .venv/bin/python bench/sfu.py --scenarios marginal --marginal-subscribers 1 4
     SFU_BENCH_PROFILE=1 .venv/bin/python bench/sfu.py ...      # cProfile (CPU time) of the forwarder
 """
 from __future__ import annotations
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 VIDEO_FPS = 30.0   # the clip's frame rate
 AUDIO_PPS = 50.0   # Opus, 20 ms frames
+DEFAULT_SCENARIOS = ["ratio", "room", "marginal"]
 
 # --------------------------------------------------------------------------------------------
 # forwarder process
@@ -86,8 +88,8 @@ def _rss_mb() -> float:
 
 
 def _cpu() -> float:
-    t = os.times()
-    return t.user + t.system
+    """User + system CPU of the whole process, all threads, in ns steps (os.times counts 10 ms ticks)."""
+    return time.process_time()
 
 
 def _sys_cpu() -> float:
@@ -509,7 +511,32 @@ async def main(args: argparse.Namespace) -> None:
             await room_scenario(args, clip)
         if "increment" in args.scenarios:
             await increment_scenario(args, clip)
+        if "marginal" in args.scenarios:
+            await marginal_scenario(args, clip)
     print(f"end {time.strftime('%H:%M:%S')}, load average {_loadavg()}", flush=True)
+
+
+def _roster(mode: str, publishers: int, subscribers: int, audio: bool = False) -> list[dict[str, Any]]:
+    """Video publishers (with a microphone if `audio`), then subscribers that publish nothing.
+
+    The Room sends every subscriber everything; the relay's subscribers offer one recvonly video
+    m-line per publisher they name.
+    """
+    roster = [{"pid": f"p{i}", "video": True, "audio": audio} for i in range(publishers)]
+    recv = [f"p{i}" for i in range(publishers)] if mode == "transcode" else []
+    return roster + [{"pid": f"s{j}", "video": False, "audio": False, "recv": recv} for j in range(subscribers)]
+
+
+async def _run(args: argparse.Namespace, clip: Path, mode: str, name: str, roster: list[dict[str, Any]],
+               video_streams: int, audio_streams: int) -> tuple[dict[str, Any], bool]:
+    """One measured run with the command line's timing and client settings, printed; (result, delivered)."""
+    r = await run_scenario(mode, name, roster, clip, args.per_process, args.warmup, args.measure,
+                           video_streams, audio_streams, args.full_receivers)
+    return r, show(r)
+
+
+def _valid(ok: bool) -> str:
+    return "" if ok else "  [NOT VALID: load not fully delivered]"
 
 
 async def ratio_scenario(args: argparse.Namespace, clip: Path) -> None:
@@ -520,18 +547,13 @@ async def ratio_scenario(args: argparse.Namespace, clip: Path) -> None:
           f"warm-up {args.warmup:.0f} s, measured {args.measure:.0f} s", flush=True)
     results, valid, out = {}, {}, {}
     for mode in ("rtp", "transcode"):
-        roster = [{"pid": f"p{i}", "video": True, "audio": False} for i in range(k)]
-        recv = [f"p{i}" for i in range(k)] if mode == "transcode" else []
-        roster += [{"pid": f"s{j}", "video": False, "audio": False, "recv": recv} for j in range(m)]
         # the Room also forwards each publisher's video to the other publishers; the relay does not
         out[mode] = k * m + (k * (k - 1) if mode == "rtp" else 0)
-        results[mode] = await run_scenario(mode, f"{k}x{m} video", roster, clip, args.per_process,
-                                           args.warmup, args.measure, out[mode], 0, args.full_receivers)
-        valid[mode] = show(results[mode])
+        results[mode], valid[mode] = await _run(args, clip, mode, f"{k}x{m} video", _roster(mode, k, m),
+                                                out[mode], 0)
     ratio = (results["transcode"]["cores"] / out["transcode"]) / (results["rtp"]["cores"] / out["rtp"])
     print(f"  => forwarding is {ratio:.1f}x cheaper per forwarded stream than decode/re-encode "
-          f"(target >= 60x){'' if all(valid.values()) else '  [NOT VALID: load not fully delivered]'}",
-          flush=True)
+          f"(target >= 60x){_valid(all(valid.values()))}", flush=True)
     if valid["rtp"] and not valid["transcode"]:
         print("     (the relay delivered less than the full rate, so its cost and the ratio are understated)",
               flush=True)
@@ -543,11 +565,8 @@ async def room_scenario(args: argparse.Namespace, clip: Path) -> None:
           flush=True)
     roster = [{"pid": f"c{i}", "video": i < 6, "audio": True} for i in range(10)]
     video_out = 6 * 5 + 4 * 6
-    room = await run_scenario("rtp", "10-person room", roster, clip, args.per_process, args.warmup,
-                              args.measure, video_out, 10 * 9, args.full_receivers)
-    ok = show(room)
-    print(f"  => {room['cores']*100:.1f} % of one core (target < 25 %)"
-          f"{'' if ok else '  [NOT VALID: load not fully delivered]'}", flush=True)
+    room, ok = await _run(args, clip, "rtp", "10-person room", roster, video_out, 10 * 9)
+    print(f"  => {room['cores']*100:.1f} % of one core (target < 25 %){_valid(ok)}", flush=True)
 
 
 async def increment_scenario(args: argparse.Namespace, clip: Path) -> None:
@@ -561,15 +580,60 @@ async def increment_scenario(args: argparse.Namespace, clip: Path) -> None:
     runs = []
     for m in (args.subscribers, 3 * args.subscribers):
         print(f"\n3) incremental cost: {k} video publishers x {m} subscribers, Room only", flush=True)
-        roster = [{"pid": f"p{i}", "video": True, "audio": False} for i in range(k)]
-        roster += [{"pid": f"s{j}", "video": False, "audio": False, "recv": []} for j in range(m)]
-        r = await run_scenario("rtp", f"{k}x{m} video", roster, clip, args.per_process, args.warmup, args.measure,
-                               k * m + k * (k - 1), 0, args.full_receivers)
-        runs.append((r, show(r)))
+        runs.append(await _run(args, clip, "rtp", f"{k}x{m} video", _roster("rtp", k, m), k * m + k * (k - 1), 0))
     (a, ok_a), (b, ok_b) = runs
     extra = (b["cores"] - a["cores"]) / (b["pps"] - a["pps"])
     print(f"  => {extra * 1e6:.1f} us of CPU per added forwarded packet ({a['pps']:.0f} -> {b['pps']:.0f} packets/s)"
-          f"{'' if ok_a and ok_b else '  [NOT VALID: load not fully delivered]'}", flush=True)
+          f"{_valid(ok_a and ok_b)}", flush=True)
+
+
+async def marginal_scenario(args: argparse.Namespace, clip: Path) -> None:
+    """Scenario 4: CPU added per added subscriber, the Room against the transcode relay, in one run.
+
+    One publisher (360p video + microphone), S1 then S2 subscribers, the two modes interleaved
+    (rtp S1, transcode S1, rtp S2, transcode S2) so they share the machine's drift. What every run
+    pays regardless of the audience (receiving, decrypting and, for the relay, decoding the
+    publisher; the relay also decodes the unused microphone) cancels out, leaving the incremental
+    cost per extra viewer that research anchors-webrtc.md 1.5 compares (0.059 core per extra 360p
+    viewer re-encoded against ~14 us per forwarded packet). Both modes are divided by the added
+    VIDEO subscriber streams. The Room goes from S1 to --marginal-rtp-subscribers (default 9)
+    subscribers rather than to S2: what one added stream costs it is so small that 3 more would be
+    lost in this machine's noise, while the relay cannot carry 9 re-encodes on 2 cores. The Room also sends each added subscriber the publisher's audio (one
+    more leg, ~50 packets/s), which stays in its figure, so the ratio is conservative.
+    """
+    s1, s2 = args.marginal_subscribers
+    s2_rtp = args.marginal_rtp_subscribers
+    if not 0 <= s1 < s2 or not s1 < s2_rtp:
+        raise SystemExit(f"--marginal-subscribers needs S1 < S2 and S1 < --marginal-rtp-subscribers, got "
+                         f"{s1} {s2} {s2_rtp}")
+    top = {"rtp": s2_rtp, "transcode": s2}
+    print(f"\n4) marginal cost per added subscriber: 1 publisher (360p video + audio) x {s1} and {s2_rtp} subscribers "
+          f"(Room) / {s1} and {s2} (transcode relay), interleaved, warm-up {args.warmup:.0f} s, measured "
+          f"{args.measure:.0f} s", flush=True)
+    runs: dict[tuple[str, int], tuple[dict[str, Any], bool]] = {}
+    for step in (0, 1):
+        for mode in ("rtp", "transcode"):
+            m = (s1, top[mode])[step]
+            # video streams out: one per subscriber in both modes; audio legs: the Room's only
+            runs[mode, m] = await _run(args, clip, mode, f"1x{m} video+audio", _roster(mode, 1, m, audio=True),
+                                       m, m if mode == "rtp" else 0)
+    marginal = {mode: (runs[mode, top[mode]][0]["cores"] - runs[mode, s1][0]["cores"]) / (top[mode] - s1)
+                for mode in ("rtp", "transcode")}
+    a, b = runs["rtp", s1][0], runs["rtp", s2_rtp][0]
+    per_packet = (f"{(b['cores'] - a['cores']) / (b['pps'] - a['pps']) * 1e6:.1f} us" if b["pps"] != a["pps"]
+                  else "n/a")
+    ok = all(ok for _, ok in runs.values())
+    print(f"  => marginal CPU per added subscriber stream: "
+          f"rtp {marginal['rtp'] * 1e3:.2f} mcore ({s1} -> {s2_rtp} subscribers; its video leg + the audio leg each "
+          f"added subscriber also gets, and its own peer connection; "
+          f"{per_packet} per added forwarded packet, {a['pps']:.0f} -> {b['pps']:.0f} packets/s), "
+          f"transcode {marginal['transcode'] * 1e3:.2f} mcore ({s1} -> {s2}; one more VP8 re-encode){_valid(ok)}",
+          flush=True)
+    ratio = (f"{marginal['transcode'] / marginal['rtp']:.1f}x (target >= 60x; the rtp figure includes each added "
+             f"subscriber's audio leg, so it is conservative)" if marginal["rtp"] > 0 else
+             "not measurable: the Room's added CPU is not above zero, within the noise; raise S2 or --measure "
+             "(target >= 60x)")
+    print(f"  => ratio (marginal, per added stream) = {ratio}{_valid(ok)}", flush=True)
 
 
 if __name__ == "__main__":
@@ -581,10 +645,17 @@ if __name__ == "__main__":
     parser.add_argument("--full-receivers", action="store_true",
                         help="client receivers run aiortc's jitter buffer/NACK/REMB path (frames counted when "
                              "complete) instead of only counting packets and marker bits; costs the clients more")
-    parser.add_argument("--scenarios", nargs="+", choices=["ratio", "room", "increment"], default=["ratio", "room"],
+    parser.add_argument("--scenarios", nargs="+", choices=["ratio", "room", "increment", "marginal"],
+                        default=DEFAULT_SCENARIOS,
                         help="ratio: the Room against the transcode relay (--publishers x --subscribers); "
                              "room: the 10-person room; increment: the Room's CPU per added forwarded packet, "
-                             "from --subscribers to three times as many")
+                             "from --subscribers to three times as many; marginal: CPU per added subscriber, "
+                             "Room and relay, from S1 to S2 subscribers of one publisher")
+    parser.add_argument("--marginal-subscribers", nargs=2, type=int, default=[1, 4], metavar=("S1", "S2"),
+                        help="the two subscriber counts of the marginal scenario (the transcode relay's)")
+    parser.add_argument("--marginal-rtp-subscribers", type=int, default=9, metavar="S2",
+                        help="the Room's larger subscriber count in the marginal scenario: one added stream costs "
+                             "it ~100x less than the relay, so it needs more of them to rise above the noise")
     parser.add_argument("--warmup", type=float, default=6.0)
     parser.add_argument("--measure", type=float, default=15.0)
     a = parser.parse_args()
@@ -596,7 +667,9 @@ if __name__ == "__main__":
         # the time other processes ran after it woke them
         prof = cProfile.Profile(time.process_time)
         prof.runcall(asyncio.run, serve(a.serve))
-        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(30)
+        stats = pstats.Stats(prof, stream=sys.stderr)
+        stats.sort_stats("tottime").print_stats(40)
+        stats.sort_stats("cumulative").print_stats(60)
     elif a.serve:
         asyncio.run(serve(a.serve))
     else:
