@@ -145,6 +145,8 @@ static int path_fd(Path *p) {
     long n = PyLong_AsLong(fd);
     Py_DECREF(fd);
     if (n == -1 && PyErr_Occurred()) { PyErr_Clear(); return -1; }
+    if (p->pair == NULL || p->srtp == NULL) /* unbound by whatever Python ran meanwhile */
+        return -1;
     return (int)n;
 }
 
@@ -476,8 +478,7 @@ static PyObject *fanout(PyObject *module, PyObject *const *args, Py_ssize_t narg
     Py_ssize_t payload_len = PyBytes_GET_SIZE(args[1]);
     uint8_t buf[RTP_BUFFER] __attribute__((aligned(16)));
     long waiting = 0;
-    Py_ssize_t count = PyList_GET_SIZE(outlets);
-    for (Py_ssize_t i = 0; i < count; i++) {
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(outlets); i++) { /* re-read: checking a path runs Python */
         PyObject *item = PyList_GET_ITEM(outlets, i);
         if (Py_TYPE(item) != &OutletType) {
             PyErr_SetString(PyExc_TypeError, "fanout: every item must be an Outlet");
@@ -495,19 +496,22 @@ static PyObject *fanout(PyObject *module, PyObject *const *args, Py_ssize_t narg
         int out_pt = o->pts[pt];
         if (out_pt == -2)
             continue;
-        int fd = out_pt >= 0 ? path_fd(o->path) : -1;
+        Py_INCREF(item); /* the list may change while the path is checked */
+        Path *path = o->path;
+        int fd = out_pt >= 0 ? path_fd(path) : -1;
         if (fd < 0) { /* a new payload type, or the path changed: the leg asks media.sfu again */
             o->state = WAITING;
             waiting++;
-            continue;
+        } else {
+            int len = write_packet(o, buf, out_pt, (int)marker, (uint16_t)(seq + o->seq_offset),
+                                   (uint32_t)(ts + o->ts_offset), payload, payload_len, abs_time, level);
+            if (len >= 0) {
+                path_write(path, fd, buf, len);
+                o->sent++;
+                o->octets += (unsigned long long)payload_len;
+            }
         }
-        int len = write_packet(o, buf, out_pt, (int)marker, (uint16_t)(seq + o->seq_offset),
-                               (uint32_t)(ts + o->ts_offset), payload, payload_len, abs_time, level);
-        if (len < 0)
-            continue;
-        path_write(o->path, fd, buf, len);
-        o->sent++;
-        o->octets += (unsigned long long)payload_len;
+        Py_DECREF(item);
     }
     return PyLong_FromLong(waiting);
 }
