@@ -295,3 +295,11 @@ def test_sockaddr_is_the_kernels_layout() -> None:
     for bad in [(socket.AF_INET, "vm.local", 1), (socket.AF_INET, "fd00::2", 1), (socket.AF_UNIX, "x", 1)]:
         with pytest.raises((OSError, ValueError)):
             outlet.sockaddr(*bad)
+
+
+def test_without_the_c_loop_the_node_says_so(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(outlet, "FAST", False)
+    with caplog.at_level("WARNING", logger="media.outlet"):
+        outlet.warn_if_slow()
+    assert [r.event for r in caplog.records] == ["media_slow_path"]  # type: ignore[attr-defined]
+    assert "gcc and python3-dev" in caplog.text and outlet.implementation() == "Python"
