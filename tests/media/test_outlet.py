@@ -31,7 +31,7 @@ IMPLEMENTATIONS = {
 
 def test_the_c_loop_is_built() -> None:
     # .ci/run installs gcc and Python's headers, so pip builds media/_outlet.c; without it rooms
-    # forward with the Python twin, which costs about twice the CPU (docs/performance.md)
+    # forward with the Python twin, which costs more CPU (docs/performance.md)
     assert outlet.FAST, "media._outlet is not built: install gcc and python3-dev, then `pip install -e .` again"
     assert outlet.implementation() == "C"
 
