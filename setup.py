@@ -1,10 +1,15 @@
-"""The optional C forwarding loop (media/_outlet.c); everything else is in pyproject.toml.
+"""The optional C packet path (media/_outlet.c, media/_inlet.c); everything else is in pyproject.toml.
 
 `optional=True`: where no C compiler or Python headers are installed, pip still installs the
-node, which then forwards with the Python loop in media/outlet.py (and says so at start-up).
+node, which then forwards with the Python path in media/outlet.py and media/sfu.py (and says so
+at start-up).
 """
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("media._outlet", ["media/_outlet.c"], optional=True,
-                             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers",
-                                                 "-Wno-cast-function-type", "-Wno-unused-parameter"])])
+FLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers", "-Wno-cast-function-type",
+         "-Wno-unused-parameter"]
+
+setup(ext_modules=[Extension("media._outlet", ["media/_outlet.c"], depends=["media/_outlet.h"], optional=True,
+                             extra_compile_args=FLAGS),
+                   Extension("media._inlet", ["media/_inlet.c"], depends=["media/_outlet.h"], optional=True,
+                             extra_compile_args=FLAGS)])

@@ -17,6 +17,7 @@ for the same window, so the run shows whether the load actually got delivered.
     .venv/bin/python bench/sfu.py --scenarios room increment   # any of ratio, room, increment, marginal
     .venv/bin/python bench/sfu.py --scenarios marginal --marginal-subscribers 1 4
     SFU_BENCH_PROFILE=1 .venv/bin/python bench/sfu.py ...      # cProfile (CPU time) of the forwarder
+    SFU_BENCH_PROFILE=window .venv/bin/python bench/sfu.py ... # ... of its measured window only
 """
 from __future__ import annotations
 
@@ -127,6 +128,43 @@ def _loadavg() -> str:
         return " ".join(f.read().split()[:3])
 
 
+def _cpu_profile() -> Any:
+    import cProfile
+
+    # CPU time, not wall time: on a shared machine a wall-clock profile charges a sendto() with
+    # the time other processes ran after it woke them
+    return cProfile.Profile(time.process_time)
+
+
+def _print_profile(prof: Any) -> None:
+    import pstats
+
+    stats = pstats.Stats(prof, stream=sys.stderr)
+    stats.sort_stats("tottime").print_stats(45)
+    stats.sort_stats("cumulative").print_stats(45)
+
+
+class _WindowProfile:
+    """SFU_BENCH_PROFILE=window: cProfile (CPU time) of the forwarder over the measured window only,
+    from the first CPU reading to the second, printed to stderr."""
+
+    def __init__(self, on: bool) -> None:
+        self.prof = _cpu_profile() if on else None
+        self.running = False
+
+    def toggle(self) -> None:
+        if self.prof is None:
+            return
+        if not self.running:
+            self.prof.enable()
+            self.running = True
+            return
+        self.prof.disable()
+        self.running = False
+        _print_profile(self.prof)
+        self.prof = None
+
+
 async def serve(mode: str) -> None:
     from media.sfu import Room
 
@@ -141,6 +179,7 @@ async def serve(mode: str) -> None:
     else:
         room = TranscodeRoom()
     done = asyncio.Event()
+    window = _WindowProfile(os.environ.get("SFU_BENCH_PROFILE") == "window")
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while line := await reader.readline():
@@ -154,6 +193,7 @@ async def serve(mode: str) -> None:
             elif op == "answer":
                 await room.answer(msg["pid"], msg["sdp"])
             elif op == "cpu":
+                window.toggle()
                 sent = received = expected = 0
                 if mode == "rtp":
                     pubs = [pub for pid in room.participants for pub in room.participant(pid).publications]
@@ -659,17 +699,13 @@ if __name__ == "__main__":
     parser.add_argument("--warmup", type=float, default=6.0)
     parser.add_argument("--measure", type=float, default=15.0)
     a = parser.parse_args()
-    if a.serve and os.environ.get("SFU_BENCH_PROFILE"):
-        import cProfile
-        import pstats
-
-        # CPU time, not wall time: on a shared machine a wall-clock profile charges a sendto() with
-        # the time other processes ran after it woke them
-        prof = cProfile.Profile(time.process_time)
-        prof.runcall(asyncio.run, serve(a.serve))
-        stats = pstats.Stats(prof, stream=sys.stderr)
-        stats.sort_stats("tottime").print_stats(40)
-        stats.sort_stats("cumulative").print_stats(60)
+    if a.serve and os.environ.get("SFU_BENCH_PROFILE") not in (None, "", "window"):
+        whole = _cpu_profile()
+        whole.runcall(asyncio.run, serve(a.serve))
+        _print_profile(whole)
+    elif a.serve and os.environ.get("SFU_BENCH_UVLOOP"):
+        import uvloop
+        uvloop.run(serve(a.serve))
     elif a.serve:
         asyncio.run(serve(a.serve))
     else:

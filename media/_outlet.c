@@ -20,8 +20,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define RTP_BUFFER 2048   /* as media.sfu.RTP_BUFFER */
-#define SRTP_TRAILER 144  /* >= pylibsrtp.SRTP_MAX_TRAILER_LEN */
+#include "_outlet.h"
+
 #define MAX_MID 258       /* a MID element: two-byte header and up to 256 bytes of MID */
 #define MAX_EXT 272       /* MID element + abs-send-time + audio level + padding */
 
@@ -454,35 +454,17 @@ static int write_packet(const Outlet *o, uint8_t *buf, int pt, int marker, uint1
     return (int)(header + payload_len);
 }
 
-static PyObject *fanout(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError,
-                        "fanout(outlets, payload, payload_type, marker, seq, timestamp, abs_send_time, audio_level)");
-        return NULL;
-    }
-    PyObject *outlets = args[0];
-    if (!PyList_Check(outlets) || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "fanout: a list of outlets and a bytes payload");
-        return NULL;
-    }
-    long pt = PyLong_AsLong(args[2]), marker = PyLong_AsLong(args[3]), seq = PyLong_AsLong(args[4]);
-    unsigned long ts = PyLong_AsUnsignedLongMask(args[5]);
-    long abs_time = PyLong_AsLong(args[6]), level = PyLong_AsLong(args[7]);
-    if (PyErr_Occurred())
-        return NULL;
-    if (pt < 0 || pt > 127 || seq < 0 || seq > 0xFFFF || abs_time > 0xFFFFFF || level > 0xFF) {
-        PyErr_SetString(PyExc_ValueError, "fanout: payload type, sequence number or extension out of range");
-        return NULL;
-    }
-    const uint8_t *payload = (const uint8_t *)PyBytes_AS_STRING(args[1]);
-    Py_ssize_t payload_len = PyBytes_GET_SIZE(args[1]);
+/* One packet to every ARMED outlet in the list: the number left WAITING, or -1 with an exception set
+ * (an item that is not an Outlet). The list may change while a path is checked (that runs Python). */
+static long fanout_core(PyObject *outlets, const uint8_t *payload, Py_ssize_t payload_len, long pt, long marker,
+                        long seq, unsigned long ts, long abs_time, long level) {
     uint8_t buf[RTP_BUFFER] __attribute__((aligned(16)));
     long waiting = 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(outlets); i++) { /* re-read: checking a path runs Python */
         PyObject *item = PyList_GET_ITEM(outlets, i);
         if (Py_TYPE(item) != &OutletType) {
             PyErr_SetString(PyExc_TypeError, "fanout: every item must be an Outlet");
-            return NULL;
+            return -1;
         }
         Outlet *o = (Outlet *)item;
         if (o->state == IDLE)
@@ -513,8 +495,36 @@ static PyObject *fanout(PyObject *module, PyObject *const *args, Py_ssize_t narg
         }
         Py_DECREF(item);
     }
-    return PyLong_FromLong(waiting);
+    return waiting;
 }
+
+static PyObject *fanout(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError,
+                        "fanout(outlets, payload, payload_type, marker, seq, timestamp, abs_send_time, audio_level)");
+        return NULL;
+    }
+    PyObject *outlets = args[0];
+    if (!PyList_Check(outlets) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "fanout: a list of outlets and a bytes payload");
+        return NULL;
+    }
+    long pt = PyLong_AsLong(args[2]), marker = PyLong_AsLong(args[3]), seq = PyLong_AsLong(args[4]);
+    unsigned long ts = PyLong_AsUnsignedLongMask(args[5]);
+    long abs_time = PyLong_AsLong(args[6]), level = PyLong_AsLong(args[7]);
+    if (PyErr_Occurred())
+        return NULL;
+    if (pt < 0 || pt > 127 || seq < 0 || seq > 0xFFFF || abs_time > 0xFFFFFF || level > 0xFF) {
+        PyErr_SetString(PyExc_ValueError, "fanout: payload type, sequence number or extension out of range");
+        return NULL;
+    }
+    long waiting = fanout_core(outlets, (const uint8_t *)PyBytes_AS_STRING(args[1]), PyBytes_GET_SIZE(args[1]), pt,
+                               marker, seq, ts, abs_time, level);
+    return waiting < 0 ? NULL : PyLong_FromLong(waiting);
+}
+
+/* For media._inlet, which forwards what it receives without going back to Python. */
+static const outlet_api api = {fanout_core};
 
 static PyMethodDef module_methods[] = {
     {"fanout", (PyCFunction)(void (*)(void))fanout, METH_FASTCALL,
@@ -541,7 +551,8 @@ PyMODINIT_FUNC PyInit__outlet(void) {
         PyModule_AddIntConstant(m, "IDLE", IDLE) < 0 || PyModule_AddIntConstant(m, "ARMED", ARMED) < 0 ||
         PyModule_AddIntConstant(m, "WAITING", WAITING) < 0 ||
         PyModule_AddIntConstant(m, "RTP_BUFFER", RTP_BUFFER) < 0 ||
-        PyModule_AddIntConstant(m, "SRTP_TRAILER", SRTP_TRAILER) < 0) {
+        PyModule_AddIntConstant(m, "SRTP_TRAILER", SRTP_TRAILER) < 0 ||
+        PyModule_AddObject(m, "_api", PyCapsule_New((void *)&api, OUTLET_API, NULL)) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -14,7 +14,8 @@ from typing import Any
 
 import aiortc
 from aiortc.rtcdtlstransport import RTCDtlsTransport
-from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
+from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver, StreamStatistics
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 
@@ -75,6 +76,24 @@ DTLS_SEND_RTP_SOURCE = ("if self._state != State.CONNECTED:", "data = self._tx_s
 # --- pylibsrtp.Session ------------------------------------------------------------------------
 # media.sfu protects forwarded RTP in its own buffer with `lib.srtp_protect(ctx, buffer, len_ptr)`
 # from pylibsrtp's cffi binding, on the session's libsrtp context, as Session.protect does
+# --- what media/_inlet.c reads and writes (the C receive path; media.inlet) -------------------
+EXT_MAP_IDS = "_HeaderExtensionsMap__ids"  # HeaderExtensions of an aiortc HeaderExtensionsMap: ids by field
+# StreamStatistics and NackGenerator attributes it keeps as their add() does (the estimator's add()
+# is called with the positional order checked in _METHODS)
+STATS_ATTRS = ("base_seq", "max_seq", "cycles", "packets_received", "_clockrate", "_jitter_q4", "_last_arrival",
+               "_last_timestamp")
+NACK_ATTRS = ("max_seq", "missing")
+INLET_SOURCE = {
+    "StreamStatistics.add": ("in_order = self.max_seq is None or uint16_gt(", "self.packets_received += 1",
+                             "arrival = int(time.time() * self._clockrate)", "self.cycles += 1 << 16",
+                             "if packet.timestamp != self._last_timestamp and self.packets_received > 1:",
+                             "self._jitter_q4 += diff - ((self._jitter_q4 + 8) >> 4)"),
+    "NackGenerator.add": ("self.missing.add(seq)", "self.missing.discard(packet.sequence_number)",
+                          "self.truncate()"),
+    "NackGenerator.truncate": ("min_seq = uint16_add(self.max_seq, -RTP_HISTORY_SIZE)",),
+}
+NACK_WINDOW = 128  # aiortc.rtp.RTP_HISTORY_SIZE, as media/_inlet.c has it
+
 SRTP_CONTEXT = "_srtp"  # cffi `srtp_t *` of a pylibsrtp.Session; [0] is the libsrtp context
 # media/_outlet.c calls srtp_protect by the address pylibsrtp's binding gives, as this C type:
 SRTP_PROTECT_TYPE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
@@ -147,6 +166,8 @@ _METHODS: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (RTCDtlsTransport, DTLS_SEND_RTP, ("self", "data")),
     (RTCRtpTransceiver, TRANSCEIVER_GET_MLINE_INDEX, ("self",)),
     (StreamStatistics, "add", ("self", "packet")),
+    (NackGenerator, "add", ("self", "packet")),
+    (RemoteBitrateEstimator, "add", ("self", "arrival_time_ms", "abs_send_time", "payload_size", "ssrc")),
 )
 
 
@@ -265,6 +286,23 @@ def _source_problems() -> list[str]:
         source = inspect.getsource(fn)
         found += [f"{name} no longer contains {n!r}: media.sfu's send path must follow it" for n in needles
                   if n not in source]
+    from aiortc import rtp
+    from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
+
+    for name, needles in INLET_SOURCE.items():
+        cls, method = name.split(".")
+        source = inspect.getsource(getattr({"StreamStatistics": StreamStatistics, "NackGenerator": NackGenerator}[cls],
+                                           method))
+        found += [f"{name} no longer contains {n!r}: media/_inlet.c keeps its state as it did" for n in needles
+                  if n not in source]
+    if getattr(rtp, "RTP_HISTORY_SIZE", None) != NACK_WINDOW:
+        found.append(f"aiortc.rtp.RTP_HISTORY_SIZE is not {NACK_WINDOW}: media/_inlet.c's NACK window")
+    stats, nack, ext_map = StreamStatistics(90000), NackGenerator(), rtp.HeaderExtensionsMap()
+    found += [f"StreamStatistics has no attribute {a}" for a in STATS_ATTRS if not hasattr(stats, a)]
+    found += [f"NackGenerator has no attribute {a}" for a in NACK_ATTRS if not hasattr(nack, a)]
+    ids = getattr(ext_map, EXT_MAP_IDS, None)
+    if not all(hasattr(ids, a) for a in ("abs_send_time", "audio_level")):
+        found.append(f"HeaderExtensionsMap has no {EXT_MAP_IDS} with abs_send_time and audio_level")
     if not hasattr(State, "CONNECTED"):
         found.append("aiortc.rtcdtlstransport.State has no CONNECTED")
     if not isinstance(inspect.getattr_static(CandidatePair, "remote_addr", None), property):
@@ -293,6 +331,12 @@ def _srtp_problems() -> list[str]:
         signature = repr(exc)
     if signature != SRTP_PROTECT_TYPE:
         found.append(f"srtp_protect is {signature}, media/_outlet.c calls it as {SRTP_PROTECT_TYPE}")
+    try:
+        signature = ffi.typeof(ffi.addressof(lib, "srtp_unprotect")).cname
+    except (AttributeError, TypeError, ffi.error) as exc:
+        signature = repr(exc)
+    if signature != SRTP_PROTECT_TYPE:
+        found.append(f"srtp_unprotect is {signature}, media/_inlet.c calls it as {SRTP_PROTECT_TYPE}")
     key = bytes(range(30))
     tx = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
     rx = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))

@@ -68,6 +68,7 @@ import copy
 import inspect
 import logging
 import random
+import struct
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -109,7 +110,7 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
-from media import Glare, outlet, ports
+from media import Glare, inlet, outlet, ports
 from media import internals as ix
 from media.icerestart import IceRestart, RemoteIce, answer_for, read_restart_offer
 from media.packets import (
@@ -250,17 +251,27 @@ class _Inlet:
     callback, and calls the publication's handler directly. Everything else, and RTP for a
     receiver that is not a publication, takes aiortc's own way. A failure in a handler is logged
     and never reaches asyncio, which would close the socket.
+
+    With the C receive path (`media.inlet`), `fast` unprotects and parses every packet, and
+    handles those of the streams its publications registered (`Publication.register`) without
+    coming back here; the rest come back unprotected and take the Python path below.
     """
 
-    __slots__ = ("_connection", "_dtls", "_queue_it", "_taken", "handlers", "refused")
+    __slots__ = ("_connection", "_dtls", "_queue_it", "_refused", "_taken", "fast", "handlers")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
         self.handlers: dict[object, Callable[[RtpPacket, int], None]] = {}
-        self.refused = 0  # packets that did not authenticate or parse
+        self._refused = 0
         self._queue_it: Callable[[bytes, int], None] = _ignore
         self._taken: set[int] = set()
+        self.fast: Any = inlet.Inlet(inlet.unprotect_address()) if inlet.available() else None
         self.attach(ix.get(dtls.transport, ix.ICE_CONNECTION))
+
+    @property
+    def refused(self) -> int:
+        """Packets that did not authenticate or parse (both paths)."""
+        return self._refused + (self.fast.refused if self.fast is not None else 0)
 
     def attach(self, connection: Connection) -> None:
         """Take the media of this ICE connection (a new one after an ICE restart)."""
@@ -301,11 +312,23 @@ class _Inlet:
         if srtp is None or len(data) < 12 or not 127 < data[0] < 192 or 192 <= data[1] <= 208:
             self._queue_it(data, component)  # DTLS, RTCP, or media before the keys
             return
+        fast = self.fast
+        if fast is not None:
+            if fast.session is not srtp:
+                fast.bind(srtp, outlet.srtp_address(srtp))
+            try:
+                plain = fast.receive(data)  # None: handled there, or refused
+            except Exception:
+                logger.exception("forwarding a packet failed")
+                return
+            if plain is None:
+                return
         arrival_time_ms = now_ms()
         try:
-            packet = RtpPacket.parse(srtp.unprotect(data), getattr(self._dtls, ix.DTLS_EXT_MAP))
-        except (pylibsrtp.Error, ValueError):
-            self.refused += 1
+            packet = RtpPacket.parse(plain if fast is not None else srtp.unprotect(data),
+                                     getattr(self._dtls, ix.DTLS_EXT_MAP))
+        except (pylibsrtp.Error, ValueError, struct.error):
+            self._refused += 1
             return  # as aiortc: a packet that does not authenticate or parse is dropped
         receiver = getattr(self._dtls, ix.DTLS_ROUTER).route_rtp(packet)
         handler = self.handlers.get(receiver)
@@ -447,7 +470,7 @@ class Publication:
         self.packets = 0
         # the publisher's packets by sequence number with their arrival (loop time), shared by every
         # leg (NACKs from subscribers)
-        self.history: PacketHistory[tuple[RtpPacket, float]] = PacketHistory(room.history_size)
+        self.history: PacketHistory[tuple[RtpPacket | bytes, float]] = PacketHistory(room.history_size)
         # the newest packet of the current stream: (sequence number, timestamp, loop time, Unix time)
         self.newest: tuple[int, int, float, float] = (0, 0, 0.0, 0.0)
         self.plis_sent = 0
@@ -456,6 +479,7 @@ class Publication:
         self._level_seen = False
         self._last_audio = -1e9
         self._last_remb = (-1e9, 0)  # (loop time, bitrate) of the last REMB sent
+        self._registered: Optional[int] = None  # the SSRC the C receive path handles (media.inlet)
         self._loop = asyncio.get_event_loop()
 
         original_receive = rx.receive
@@ -466,6 +490,8 @@ class Publication:
             ix.get(rx, ix.RX_STOP_DECODER)()
             for leg in self.legs:  # the publisher's payload types are known (anew) from here
                 leg.forget_payload_types()
+
+            self.unregister()  # its codecs are known anew: the next packet takes the Python path
 
         rx.receive = receive  # type: ignore[method-assign]
         setattr(rx, ix.RX_HANDLE_RTP, self._on_rtp)
@@ -487,11 +513,8 @@ class Publication:
         if est is not None and packet.extensions.abs_send_time is not None:
             remb = est.add(abs_send_time=packet.extensions.abs_send_time, arrival_time_ms=arrival_time_ms,
                            payload_size=len(packet.payload) + packet.padding_size, ssrc=packet.ssrc)
-            if remb is not None and self._rtcp_ssrc is not None:
-                bitrate = min(remb[0], self.subscriber_cap(self._loop.time()) or remb[0])
-                if self._remb_due(bitrate):
-                    self._rtcp(getattr(rx, ix.RX_SEND_RTCP)(RtcpPsfbPacket(
-                        fmt=RTCP_PSFB_APP, ssrc=self._rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, remb[1]))))
+            if remb is not None:
+                self.on_estimate(remb)
         codec = self._codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -507,7 +530,7 @@ class Publication:
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
             codec = self._codecs[apt]
         if self._nack is not None and self._nack.add(packet):
-            self._rtcp(getattr(rx, ix.RX_SEND_NACK)(packet.ssrc, sorted(self._nack.missing)))
+            self.send_nack(packet.ssrc)
 
         now = self._loop.time()
         if packet.ssrc != self.ssrc:
@@ -527,6 +550,59 @@ class Publication:
         if outlet.fanout(self.outlets, packet.payload, packet.payload_type, packet.marker, packet.sequence_number,
                   packet.timestamp, *values):
             self._arm_waiting(packet, codec, now, values)
+        if self.owner.inlet is not None and self.owner.inlet.fast is not None and self._registered != self.ssrc:
+            self.register(self.owner.inlet.fast)
+
+    # -- the C receive path (media.inlet) ----------------------------------------------------
+    def register(self, fast: Any) -> None:
+        """Have the connection's C inlet handle the current stream's next packets."""
+        stats = self._streams.get(self.ssrc) if self.ssrc is not None else None
+        if stats is None:
+            return
+        self.unregister()
+        media = bytes(1 if pt in self._codecs and not is_rtx(self._codecs[pt]) else 0 for pt in range(128))
+        fast.set_extensions(*inlet.extension_ids(getattr(self.receiver.transport, ix.DTLS_EXT_MAP)))
+        fast.add(inlet.Stream(publication=self, ssrc=self.ssrc, receiver=self.receiver, stats=stats, nack=self._nack,
+                              estimator=self._estimator, history=self.history, owner=self.owner, media=media,
+                              audio=self.kind == "audio", speaking_level=SPEAKING_LEVEL, silence_gap=SILENCE_GAP))
+        self._registered = self.ssrc
+
+    def unregister(self) -> None:
+        """Hand the registered stream's packets back to the Python path (codecs changed, a new
+        stream, closing)."""
+        if self._registered is not None and self.owner.inlet is not None and self.owner.inlet.fast is not None:
+            self.owner.inlet.fast.remove(self._registered)
+        self._registered = None
+
+    def on_estimate(self, remb: tuple[int, list[int]]) -> None:
+        """aiortc's estimator has a new estimate: send REMB when due, capped by the subscribers'."""
+        if self._rtcp_ssrc is None:
+            return
+        bitrate = min(remb[0], self.subscriber_cap(self._loop.time()) or remb[0])
+        if self._remb_due(bitrate):
+            self._rtcp(getattr(self.receiver, ix.RX_SEND_RTCP)(RtcpPsfbPacket(
+                fmt=RTCP_PSFB_APP, ssrc=self._rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(bitrate, remb[1]))))
+
+    def send_nack(self, ssrc: Optional[int] = None) -> None:
+        """Packets went missing: NACK every packet the generator misses."""
+        if self._nack is not None:
+            self._rtcp(getattr(self.receiver, ix.RX_SEND_NACK)(self.ssrc if ssrc is None else ssrc,
+                                                                sorted(self._nack.missing)))
+
+    def arm_from(self, plain: bytes, now: float, abs_send_time: int, audio_level: int) -> None:
+        """The C path's packet left legs WAITING: start them here (see `_arm_waiting`)."""
+        packet = RtpPacket.parse(plain, getattr(self.receiver.transport, ix.DTLS_EXT_MAP))
+        codec = self._codecs.get(packet.payload_type)
+        if codec is not None:
+            self._arm_waiting(packet, codec, now, (abs_send_time, audio_level))
+
+    def recorded(self, seq: int) -> Optional[tuple[RtpPacket, float]]:
+        """The packet with this (publisher) sequence number from the history, and when it arrived.
+        The C path keeps the unprotected bytes; they are parsed only when a subscriber asks."""
+        entry = self.history.get(seq)
+        if entry is None or isinstance(entry[0], RtpPacket):
+            return entry  # type: ignore[return-value]
+        return RtpPacket.parse(entry[0], getattr(self.receiver.transport, ix.DTLS_EXT_MAP)), entry[1]
 
     def _arm_waiting(self, packet: RtpPacket, codec: RTCRtpCodecParameters, now: float,
                      values: tuple[int, int]) -> None:
@@ -605,6 +681,7 @@ class Publication:
         return sum(st.packets_expected for st in streams), sum(st.packets_received for st in streams)
 
     def close(self) -> None:
+        self.unregister()
         if self._pli_timer is not None:
             self._pli_timer.cancel()
             self._pli_timer = None
@@ -793,7 +870,7 @@ class Leg:
     def _retransmit(self, seq: int) -> None:
         """Send a packet again from the publication's history, as RTX when the subscriber negotiated it."""
         in_seq = self.map.unmap(seq)
-        entry = self.pub.history.get(in_seq) if in_seq is not None else None
+        entry = self.pub.recorded(in_seq) if in_seq is not None else None
         if entry is None or not self.active:
             return
         packet, arrived = entry
