@@ -703,9 +703,6 @@ if __name__ == "__main__":
         whole = _cpu_profile()
         whole.runcall(asyncio.run, serve(a.serve))
         _print_profile(whole)
-    elif a.serve and os.environ.get("SFU_BENCH_UVLOOP"):
-        import uvloop
-        uvloop.run(serve(a.serve))
     elif a.serve:
         asyncio.run(serve(a.serve))
     else:

@@ -1,0 +1,328 @@
+"""The receive path in C (media.inlet / media/_inlet.c) against media.sfu's Python path.
+
+Two twins, each a real `Publication` on a real aiortc `RTCRtpReceiver` and `RTCDtlsTransport`
+(not connected: nothing here needs a network but the legs' UDP sockets), with aiortc's own
+statistics, NACK generator and REMB estimator. The Python twin gets every packet through
+`Publication.on_rtp`, as `media.sfu._Inlet` does without the C extension; the C twin gets the
+SRTP-protected packet through the C `Inlet`, and whatever that hands back through `on_rtp`, as
+`_Inlet` does with it. Both must end in the same state and forward the same packets. The room
+and the participant are stand-ins (a Publication only reads a few of their attributes).
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pylibsrtp
+import pytest
+from aiortc import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
+from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
+from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
+from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from media import inlet, outlet
+from media import internals as ix
+from media.packets import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, MID_URI, RtpWriter, now_ms
+from media.sfu import Publication
+from tests.media.test_outlet import CONNECTED, Link, make_link
+
+pytestmark = pytest.mark.skipif(not inlet.FAST, reason="checked by test_the_c_receive_path_is_built")
+
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+RTX = RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=97, parameters={"apt": 96})
+OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
+EXTENSIONS = [RTCRtpHeaderExtensionParameters(id=1, uri=MID_URI),
+              RTCRtpHeaderExtensionParameters(id=3, uri=ABS_SEND_TIME_URI),
+              RTCRtpHeaderExtensionParameters(id=4, uri=AUDIO_LEVEL_URI)]
+SSRC = 0x11223344
+LEG = RtpWriter("5", [(1, MID_URI), (3, ABS_SEND_TIME_URI), (4, AUDIO_LEVEL_URI)])
+
+
+def test_the_c_receive_path_is_built() -> None:
+    # .ci/run installs gcc and Python's headers; without them the Python path does it all, slower
+    assert inlet.FAST, "media._inlet is not built: install gcc and python3-dev, then `pip install -e .` again"
+    assert inlet.available()
+
+
+class Twin:
+    """One Publication on real aiortc objects, with one leg's outlet sending on a real socket."""
+
+    def __init__(self, kind: str, fast: bool, link: Link) -> None:
+        ice = RTCIceTransport(RTCIceGatherer(iceServers=[]))
+        self.dtls = RTCDtlsTransport(ice, [RTCCertificate.generateCertificate()])
+        getattr(self.dtls, ix.DTLS_EXT_MAP).configure(RTCRtpReceiveParameters(headerExtensions=EXTENSIONS))
+        self.rx = RTCRtpReceiver(kind, self.dtls)
+        transceiver = RTCRtpTransceiver(kind, self.rx, RTCRtpSender(kind, self.dtls))
+        codecs = [VP8, RTX] if kind == "video" else [OPUS]
+        setattr(transceiver, ix.TRANSCEIVER_CODECS, codecs)
+        self.spawned: list[Any] = []
+        room = SimpleNamespace(history_size=64, keyframe_interval=1.0, _spawn=self.spawned.append)
+        self.fast = inlet.Inlet(inlet.unprotect_address()) if fast else None
+        self.owner = SimpleNamespace(inlet=SimpleNamespace(fast=self.fast, handlers={}), last_spoke=-1e9, seq=0)
+        self.pub = Publication(room, self.owner, transceiver)  # type: ignore[arg-type]
+        self.nacks: list[list[int]] = []
+        self.estimates: list[tuple[int, int, int]] = []
+        self.armed: list[int] = []
+        self.link = link
+        self.session: Any = None
+
+    async def start(self) -> None:
+        # what RTCRtpReceiver.receive does with the codecs (without its decoder thread and RTCP
+        # task, which need a connected transport), and the RTCP SSRC the peer connection gives it
+        for codec in getattr(self.pub.transceiver, ix.TRANSCEIVER_CODECS):
+            getattr(self.rx, ix.RX_CODECS)[codec.payloadType] = codec
+        setattr(self.rx, ix.RX_RTCP_SSRC, 0xABCD)
+        nack = getattr(self.rx, ix.RX_NACK_GENERATOR)
+        pub = self.pub
+        pub.send_nack = lambda ssrc=None: self.nacks.append(sorted(nack.missing))  # type: ignore[method-assign]
+        est = pub._estimator
+        if est is not None:
+            real_add = est.add
+
+            def add(arrival_time_ms: int, abs_send_time: int, payload_size: int, ssrc: int) -> Any:
+                self.estimates.append((abs_send_time, payload_size, ssrc))
+                return real_add(arrival_time_ms, abs_send_time, payload_size, ssrc)
+
+            est.add = add
+        real_arm = pub._arm_waiting
+        pub._arm_waiting = lambda packet, *a: (self.armed.append(packet.sequence_number),  # type: ignore
+                                               real_arm(packet, *a))
+        path = outlet.Path(self.link.dtls, "_state", CONNECTED, "_tx_srtp", self.link.nominated,
+                           outlet.protect_address())
+        self.link.bind(path)
+        self.out = outlet.Outlet(path, 0x5555)
+        self.out.set_header(*LEG.elements)
+        for pt in (96, 111):
+            self.out.set_pt(pt, pt)
+        self.out.arm(0, 7, 1000)
+        self.waiting = outlet.Outlet(path, 0x6666)
+        self.waiting.state = outlet.WAITING
+        pub.outlets = [self.out, self.waiting]
+
+    def feed(self, protected: bytes, rx_session: pylibsrtp.Session) -> None:
+        """What media.sfu._Inlet does with one SRTP packet."""
+        if self.fast is None:
+            try:
+                packet = RtpPacket.parse(rx_session.unprotect(protected), getattr(self.dtls, ix.DTLS_EXT_MAP))
+            except (pylibsrtp.Error, ValueError, struct.error):
+                return
+            self.pub.on_rtp(packet, now_ms())
+            return
+        if self.fast.session is not rx_session:
+            self.fast.bind(rx_session, outlet.srtp_address(rx_session))
+        plain = self.fast.receive(protected)
+        if plain is None:
+            return
+        try:
+            packet = RtpPacket.parse(plain, getattr(self.dtls, ix.DTLS_EXT_MAP))
+        except (ValueError, struct.error):
+            return
+        self.pub.on_rtp(packet, now_ms())
+
+    def state(self) -> dict[str, Any]:
+        pub, stats = self.pub, self.pub._streams
+        streams = {ssrc: (s.base_seq, s.max_seq, s.cycles, s.packets_received, s._last_timestamp,
+                          isinstance(s._jitter_q4, int), type(s._last_arrival)) for ssrc, s in stats.items()}
+        nack = pub._nack
+        history = {}
+        for seq in range(0x10000):
+            entry = pub.recorded(seq)
+            if entry is not None:
+                p = entry[0]
+                history[seq] = (p.payload_type, p.marker, p.timestamp, p.ssrc, p.payload, p.padding_size,
+                                p.extensions.abs_send_time, p.extensions.audio_level)
+        return {
+            "streams": streams, "nack": (nack.max_seq, sorted(nack.missing)) if nack else None,
+            "nacks": self.nacks, "estimates": self.estimates, "newest": pub.newest[:2], "ssrc": pub.ssrc,
+            "packets": pub.packets, "history": history, "spoke": self.owner.last_spoke > 0,
+            "level_seen": pub._level_seen, "sent": self.link.received(), "armed": self.armed,
+            "waiting": self.waiting.state, "out": (self.out.sent, self.out.octets),
+        }
+
+    def close(self) -> None:
+        for coro in self.spawned:
+            coro.close()  # RTCP that would have gone to an unconnected transport
+        self.pub.close()
+
+
+@pytest.fixture
+def links() -> Iterator[tuple[Link, Link]]:
+    pair = (make_link(), make_link())
+    yield pair
+    for link in pair:
+        link.tx.close()
+        link.rx.close()
+
+
+def rtp(seq: int, ts: int, pt: int = 96, marker: int = 0, ssrc: int = SSRC, payload: bytes = b"\x10\x00\x9d",
+        abs_time: int | None = None, level: tuple[bool, int] | None = None, mid: str | None = "0",
+        padding: int = 0) -> bytes:
+    p = RtpPacket(payload_type=pt, marker=marker, sequence_number=seq, timestamp=ts, ssrc=ssrc, payload=payload)
+    p.padding_size = padding
+    p.extensions.mid = mid
+    p.extensions.abs_send_time = abs_time
+    p.extensions.audio_level = level
+    return p.serialize(_EXT_MAP)
+
+
+_EXT_MAP = HeaderExtensionsMap()
+_EXT_MAP.configure(RTCRtpReceiveParameters(headerExtensions=EXTENSIONS))
+
+
+def sessions() -> tuple[pylibsrtp.Session, pylibsrtp.Session, pylibsrtp.Session]:
+    """The publisher's sending session and one receiving session per twin."""
+    key = os.urandom(30)
+
+    def policy(kind: int) -> pylibsrtp.Policy:
+        return pylibsrtp.Policy(key=key, ssrc_type=kind)
+
+    return (pylibsrtp.Session(policy(pylibsrtp.Policy.SSRC_ANY_OUTBOUND)),
+            pylibsrtp.Session(policy(pylibsrtp.Policy.SSRC_ANY_INBOUND)),
+            pylibsrtp.Session(policy(pylibsrtp.Policy.SSRC_ANY_INBOUND)))
+
+
+def run_twins(kind: str, packets: list[bytes], links: tuple[Link, Link]) -> tuple[dict[str, Any], dict[str, Any],
+                                                                                   int]:
+    async def go() -> tuple[dict[str, Any], dict[str, Any], int]:
+        py, c = Twin(kind, False, links[0]), Twin(kind, True, links[1])
+        try:
+            await py.start()
+            await c.start()
+            tx, rx_py, rx_c = sessions()
+            sent: dict[bytes, bytes] = {}
+            for data in packets:
+                try:  # a duplicate is the same datagram again (libsrtp will not protect a packet index twice)
+                    protected = sent.get(data) or sent.setdefault(data, tx.protect(data))
+                except pylibsrtp.Error:
+                    continue  # an index libsrtp refuses to send (too old for its window)
+                py.feed(protected, rx_py)
+                c.feed(protected, rx_c)
+            await asyncio.sleep(0)
+            assert c.fast is not None
+            return py.state(), c.state(), c.fast.handled
+        finally:
+            py.close()
+            c.close()
+
+    return asyncio.run(go())
+
+
+def test_a_clean_video_stream_is_handled_in_c_with_the_same_result(links: tuple[Link, Link]) -> None:
+    packets = [rtp(100 + i, 3000 * (i // 2), marker=i % 2, abs_time=(i * 37) & 0xFFFFFF,
+                   payload=(b"\x10\x00\x9d\x01\x2a" if i == 0 else b"\x10\x01") + bytes(i)) for i in range(40)]
+    py, c, handled = run_twins("video", packets, links)
+    assert handled == 39  # all but the first: that one registers the stream
+    assert py == c
+    assert len(c["sent"]) == 40 and c["estimates"] and c["packets"] == 40
+    assert c["waiting"] == outlet.WAITING and c["armed"] == list(range(100, 140))
+
+
+def test_loss_reorder_and_duplicates_nack_the_same(links: tuple[Link, Link]) -> None:
+    order = [0, 1, 2, 5, 6, 3, 9, 9, 4, 10, 7, 8, 200, 11, 12]
+    packets = [rtp(65530 + i & 0xFFFF, 90 * i, abs_time=i) for i in order]
+    py, c, handled = run_twins("video", packets, links)
+    assert py == c
+    assert handled > 10
+    assert c["nacks"] and c["streams"][SSRC][2] == 1 << 16  # the sequence number wrapped once
+
+
+def test_audio_levels_speaking_and_silence_the_same(links: tuple[Link, Link]) -> None:
+    packets = [rtp(7 + i, 960 * i, pt=111, level=(i > 5, 30 if i in (8, 9) else 90)) for i in range(12)]
+    py, c, handled = run_twins("audio", packets, links)
+    assert py == c and handled == 11 and c["spoke"] and c["level_seen"]
+    packets = [rtp(7 + i, 960 * i, pt=111, level=None) for i in range(5)]  # no level extension: DTX fallback
+    py, c, _ = run_twins("audio", packets, links)
+    assert py == c and c["spoke"] and not c["level_seen"]
+
+
+def test_rtx_unknown_payload_types_and_a_restarted_stream_go_the_python_way(links: tuple[Link, Link]) -> None:
+    packets = [rtp(1, 0), rtp(2, 0), rtp(3, 0, pt=97, payload=b"\x00\x01\x10"), rtp(4, 0, pt=120),
+               rtp(5, 90), rtp(9, 90, ssrc=0x999), rtp(10, 180, ssrc=0x999), rtp(6, 90)]
+    py, c, handled = run_twins("video", packets, links)
+    assert py == c
+    # in C: 2 and 5 of the first stream, 10 after the restart; 6 restarts the first stream again
+    assert c["ssrc"] == SSRC and handled == 3
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.integers(-3, 6), st.sampled_from([96, 96, 96, 97, 100]), st.integers(0, 1),
+                          st.one_of(st.none(), st.integers(0, 0xFFFFFF)), st.binary(min_size=1, max_size=40),
+                          st.integers(0, 3)),
+                min_size=1, max_size=30))
+def test_any_packet_sequence_leaves_both_paths_in_the_same_state(
+        steps: list[tuple[int, int, int, int | None, bytes, int]], links: tuple[Link, Link]) -> None:
+    seq, packets = 40000, []
+    for delta, pt, marker, abs_time, payload, padding in steps:
+        seq = (seq + delta) & 0xFFFF
+        packets.append(rtp(seq, seq * 45, pt=pt, marker=marker, abs_time=abs_time, payload=payload,
+                           padding=padding))
+    py, c, _ = run_twins("video", packets, links)
+    assert py == c
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=0, max_size=300), st.booleans())
+def test_any_bytes_are_refused_or_handed_back_never_a_crash(data: bytes, authentic: bool) -> None:
+    tx, rx, _ = sessions()
+    fast = inlet.Inlet(inlet.unprotect_address())
+    fast.bind(rx, outlet.srtp_address(rx))
+    header = bytes([0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 7])
+    protected = tx.protect(header + data) if authentic else header + data
+    got = fast.receive(protected)
+    if authentic:
+        assert got == header + data  # no stream is registered: the Python path gets it, unprotected
+    else:
+        assert got is None and fast.refused == 1
+
+
+def test_replayed_oversize_and_forged_packets_are_refused_and_change_nothing(links: tuple[Link, Link]) -> None:
+    async def go() -> None:
+        twin = Twin("video", True, links[0])
+        try:
+            await twin.start()
+            tx, rx, _ = sessions()
+            first = tx.protect(rtp(1, 0))
+            twin.feed(first, rx)
+            second = tx.protect(rtp(2, 0))
+            twin.feed(second, rx)
+            assert len(twin.link.received()) == 2
+            before = twin.state()  # nothing more was sent
+            assert twin.fast is not None and twin.fast.handled == 1
+            twin.fast.receive(second)  # a replay
+            twin.fast.receive(second[:-1] + bytes([second[-1] ^ 1]))  # a forged tag
+            twin.fast.receive(bytes(3000))  # larger than any media datagram
+            assert twin.fast.refused == 3 and twin.fast.handled == 1
+            assert twin.state() == before
+        finally:
+            twin.close()
+
+    asyncio.run(go())
+
+
+def test_bad_arguments_are_refused() -> None:
+    with pytest.raises(ValueError):
+        inlet.Inlet(0)
+    fast = inlet.Inlet(inlet.unprotect_address())
+    with pytest.raises(ValueError):
+        fast.receive(b"\x80" * 20)  # no session bound
+    with pytest.raises(TypeError):
+        fast.receive("text")
+    with pytest.raises(TypeError):
+        fast.add(object())
+    with pytest.raises(ValueError):
+        fast.set_extensions(3, 3)
+    with pytest.raises(ValueError):
+        fast.set_extensions(-2, 4)
+    with pytest.raises(ValueError):
+        fast.bind(object(), 0)
+    assert fast.remove(5) is False and fast.handles(5) is False
