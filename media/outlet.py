@@ -243,7 +243,11 @@ def implementation() -> str:
 
 
 def warn_if_slow(log: logging.Logger | None = None) -> None:
-    """Say once, at start-up, when the C forwarding loop is not built."""
-    if not FAST:
-        (log or logger).warning("the C forwarding loop (media._outlet) is not built: rooms cost more CPU; "
+    """Say once, at start-up, when the C packet path (this loop, or media.inlet's receive path)
+    is not built."""
+    from media import inlet  # it builds on this module
+
+    missing = [name for name, built in (("media._outlet", FAST), ("media._inlet", inlet.FAST)) if not built]
+    if missing:
+        (log or logger).warning(f"the C packet path ({', '.join(missing)}) is not built: rooms cost more CPU; "
                                 "install gcc and python3-dev, then reinstall", extra={"event": "media_slow_path"})

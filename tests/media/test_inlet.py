@@ -36,7 +36,6 @@ from media.packets import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, MID_URI, RtpWriter
 from media.sfu import Publication
 from tests.media.test_outlet import CONNECTED, Link, make_link
 
-pytestmark = pytest.mark.skipif(not inlet.FAST, reason="checked by test_the_c_receive_path_is_built")
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 RTX = RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=97, parameters={"apt": 96})
@@ -326,3 +325,13 @@ def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError):
         fast.bind(object(), 0)
     assert fast.remove(5) is False and fast.handles(5) is False
+
+
+def test_without_the_c_receive_path_the_node_says_so(monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(inlet, "FAST", False)
+    with caplog.at_level("WARNING", logger="media.outlet"):
+        outlet.warn_if_slow()
+    assert [r.event for r in caplog.records] == ["media_slow_path"]  # type: ignore[attr-defined]
+    assert "media._inlet" in caplog.text and "media._outlet" not in caplog.text
+    assert not inlet.available()
