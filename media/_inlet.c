@@ -550,12 +550,15 @@ static int handle(Stream *st, const uint8_t *p, Py_ssize_t len, const Header *h)
         Py_XDECREF(a); Py_XDECREF(b); Py_XDECREF(c); Py_XDECREF(d);
         if (remb == NULL)
             return -1;
-        PyObject *r = remb == Py_None ? Py_None : PyObject_CallMethodOneArg(st->pub, s_on_estimate, remb);
-        Py_DECREF(remb);
-        if (r == NULL)
-            return -1;
-        if (r != Py_None)
+        if (remb != Py_None) { /* a new estimate: media.sfu decides whether to send REMB */
+            PyObject *r = PyObject_CallMethodOneArg(st->pub, s_on_estimate, remb);
+            Py_DECREF(remb);
+            if (r == NULL)
+                return -1;
             Py_DECREF(r);
+        } else {
+            Py_DECREF(remb);
+        }
     }
     if (stats_add(st, h, unix_now) < 0)
         return -1;

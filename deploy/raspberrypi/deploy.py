@@ -94,7 +94,7 @@ if S.turn:
 if S.tls == "certbot":
     packages.append("certbot")
 if S.fristed_wheel and fd.is_source_archive(S.fristed_wheel):
-    packages += fd.BUILD_PACKAGES  # pip builds the C forwarding loop on the box
+    packages += fd.BUILD_PACKAGES  # pip builds the C packet path on the box
 apt.packages(name="Install system packages", packages=packages, update=S.apt_update, cache_time=3600,
              no_recommends=True)
 

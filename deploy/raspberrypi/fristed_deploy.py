@@ -79,7 +79,7 @@ class Settings:
     """One node's settings. Names match the keys of ``group_data/all.py`` and ``inventory.py``."""
 
     # The fristed release: a wheel or a source archive (sdist) built from this repository, or a
-    # version from PyPI. A source archive is built on the box, with its C forwarding loop.
+    # version from PyPI. A source archive is built on the box, with its C packet path.
     fristed_wheel: str | None = None
     fristed_version: str = "0.1.0"
     fristed_wheelhouse: str | None = None  # a directory of dependency wheels: install offline
@@ -188,7 +188,7 @@ class Settings:
 # --- releases -------------------------------------------------------------------------------------
 
 SOURCE_SUFFIX = ".tar.gz"
-# what pip needs on the box to build a source archive's C extension (media/_outlet.c)
+# what pip needs on the box to build a source archive's C extensions (media/_outlet.c, media/_inlet.c)
 BUILD_PACKAGES = ["gcc", "libc6-dev", "python3-dev"]
 
 
