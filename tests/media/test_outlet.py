@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,8 +20,8 @@ from hypothesis import strategies as st
 
 from media import outlet
 from media.packets import ABS_SEND_TIME_URI, AUDIO_LEVEL_URI, MID_URI, RtpWriter
+from tests.media.twins import CLOSED, CONNECTED, Link, make_link
 
-CONNECTED, CLOSED = object(), object()
 IMPLEMENTATIONS = {
     "C": (outlet._outlet.Path, outlet._outlet.Outlet, outlet._outlet.fanout) if outlet._outlet else None,
     "Python": (outlet.PyPath, outlet.PyOutlet, outlet.py_fanout),
@@ -41,48 +40,6 @@ def impl(request: pytest.FixtureRequest) -> tuple[Any, Any, Any]:
     found = IMPLEMENTATIONS[request.param]
     assert found is not None, "media._outlet is not built"
     return found
-
-
-@dataclass
-class Link:
-    """A sending socket bound as a Path would be, a receiving socket, and both SRTP ends."""
-    dtls: SimpleNamespace
-    nominated: dict[int, Any]
-    pair: SimpleNamespace
-    tx: socket.socket
-    rx: socket.socket
-    key: bytes
-    unprotect: pylibsrtp.Session
-
-    def bind(self, path: Any) -> None:
-        session = self.dtls._tx_srtp
-        path.bind(self.pair, session, outlet.srtp_address(session), self.tx,
-                  outlet.sockaddr(self.rx.family, *self.rx.getsockname()[:2]))
-
-    def received(self) -> list[bytes]:
-        out = []
-        while True:
-            try:
-                out.append(self.unprotect.unprotect(self.rx.recv(4096)))
-            except BlockingIOError:
-                return out
-
-
-def make_link(family: int = socket.AF_INET, key: bytes | None = None) -> Link:
-    host = "127.0.0.1" if family == socket.AF_INET else "::1"
-    rx = socket.socket(family, socket.SOCK_DGRAM)
-    rx.bind((host, 0))
-    rx.setblocking(False)
-    tx = socket.socket(family, socket.SOCK_DGRAM)
-    tx.bind((host, 0))
-    tx.setblocking(False)
-    key = key or os.urandom(30)
-    protect = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
-    unprotect = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
-    pair = SimpleNamespace(protocol=SimpleNamespace(transport=SimpleNamespace(sendto=tx.sendto)),
-                           remote_addr=rx.getsockname()[:2])
-    dtls = SimpleNamespace(_state=CONNECTED, _tx_srtp=protect)
-    return Link(dtls, {1: pair}, pair, tx, rx, key, unprotect)
 
 
 @pytest.fixture

@@ -1,0 +1,85 @@
+"""The receive path alone: CPU per received publisher packet, media.sfu's Python path against the C
+receive path (media.inlet), in the same run.
+
+Each round builds a fresh `Publication` on real aiortc objects (tests/media/twins.py) and feeds
+it SRTP-protected 360p-like VP8 packets (~1,000-byte payloads, two per frame, abs-send-time on
+every packet, as a browser sends them) the way `media.sfu._Inlet` does: unprotect, parse, aiortc's
+receiver statistics, NACK generator and REMB estimator, the history, then the fan-out, here to no
+leg (tests/media/test_inlet.py checks forwarding; bench/sfu.py measures it). Rounds alternate
+Python / C so both see the same machine; the figure is the median round. CPU is process time.
+
+    .venv/bin/python bench/inlet.py                 # 5 rounds of 20,000 packets each way
+    .venv/bin/python bench/inlet.py --packets 50000 --rounds 7
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from media import inlet  # noqa: E402
+from tests.media.twins import Twin, make_link, rtp, sessions  # noqa: E402
+
+
+def packets(n: int) -> list[bytes]:
+    """n packets of one VP8 stream: two per frame at 30 fps, the first one a keyframe start."""
+    out = []
+    for i in range(n):
+        frame = i // 2
+        payload = (b"\x10\x00\x9d\x01\x2a" if i == 0 else b"\x10\x01") + bytes(1000)
+        abs_time = int(frame / 30 * (1 << 18)) & 0xFFFFFF  # 6.18 fixed-point seconds
+        out.append(rtp(i & 0xFFFF, (frame * 3000) & 0xFFFFFFFF, marker=i % 2, payload=payload, abs_time=abs_time))
+    return out
+
+
+async def one_round(fast: bool, data: list[bytes]) -> float:
+    """CPU seconds per packet for one fresh publication fed every packet once."""
+    link = make_link()
+    twin = Twin("video", fast, link)
+    try:
+        await twin.start()
+        twin.pub.outlets = []  # the receive path only
+        est = twin.pub._estimator
+        if est is not None:  # drop the test twin's recording wrapper: aiortc's own estimator
+            del est.add
+        tx, rx, _ = sessions()
+        protected = [tx.protect(d) for d in data]
+        start = time.process_time()
+        for p in protected:
+            twin.feed(p, rx)
+        cpu = time.process_time() - start
+        assert twin.pub.packets == len(data), (twin.pub.packets, len(data))
+        if fast:
+            assert twin.fast is not None and twin.fast.handled == len(data) - 1
+        return cpu / len(data)
+    finally:
+        twin.close()
+        link.tx.close()
+        link.rx.close()
+
+
+async def main(args: argparse.Namespace) -> None:
+    if not inlet.FAST:
+        raise SystemExit("media._inlet is not built: install gcc and python3-dev, then `pip install -e .`")
+    data = packets(args.packets)
+    results: dict[bool, list[float]] = {False: [], True: []}
+    for r in range(args.rounds):
+        for fast in (False, True):
+            results[fast].append(await one_round(fast, data))
+        print(f"round {r + 1}: Python {results[False][-1] * 1e6:.1f} us, C {results[True][-1] * 1e6:.1f} us per packet",
+              flush=True)
+    py, c = statistics.median(results[False]), statistics.median(results[True])
+    print(f"=> receive path per packet (median of {args.rounds} rounds of {args.packets}): Python {py * 1e6:.1f} us, "
+          f"C {c * 1e6:.1f} us; the C path costs {c / py * 100:.0f} % of the Python path ({py / c:.1f}x less)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--packets", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=5)
+    asyncio.run(main(parser.parse_args()))
