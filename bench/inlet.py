@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from media import inlet  # noqa: E402
-from tests.media.twins import Twin, make_link, rtp, sessions  # noqa: E402
+from media import inlet
+from tests.media.twins import Twin, make_link, rtp, sessions
 
 
 def packets(n: int) -> list[bytes]:
