@@ -562,10 +562,15 @@ class Publication:
         self.unregister()
         media = bytes(1 if pt in self._codecs and not is_rtx(self._codecs[pt]) else 0 for pt in range(128))
         fast.set_extensions(*inlet.extension_ids(getattr(self.receiver.transport, ix.DTLS_EXT_MAP)))
-        fast.add(inlet.Stream(publication=self, ssrc=self.ssrc, receiver=self.receiver, stats=stats, nack=self._nack,
-                              estimator=self._estimator, history=self.history, owner=self.owner, media=media,
-                              audio=self.kind == "audio", speaking_level=SPEAKING_LEVEL, silence_gap=SILENCE_GAP))
-        self._registered = self.ssrc
+        try:
+            fast.add(inlet.Stream(publication=self, ssrc=self.ssrc, receiver=self.receiver, stats=stats,
+                                  nack=self._nack, estimator=self._estimator, history=self.history, owner=self.owner,
+                                  media=media, audio=self.kind == "audio", speaking_level=SPEAKING_LEVEL,
+                                  silence_gap=SILENCE_GAP))
+        except ValueError:  # a connection publishing more streams than it holds: the rest stay in Python
+            logger.warning("the C receive path takes no more streams on this connection",
+                           extra={"event": "media_inlet_full"})
+        self._registered = self.ssrc  # decided for this stream either way
 
     def unregister(self) -> None:
         """Hand the registered stream's packets back to the Python path (codecs changed, a new

@@ -16,6 +16,7 @@ from typing import Any
 
 import pylibsrtp
 import pytest
+from aiortc.rtcrtpreceiver import StreamStatistics
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -183,3 +184,28 @@ def test_without_the_c_receive_path_the_node_says_so(monkeypatch: pytest.MonkeyP
     assert [r.event for r in caplog.records] == ["media_slow_path"]  # type: ignore[attr-defined]
     assert "media._inlet" in caplog.text and "media._outlet" not in caplog.text
     assert not inlet.available()
+
+
+def test_a_connection_with_more_streams_than_the_inlet_holds_stays_on_the_python_path(
+        links: tuple[Link, Link], caplog: pytest.LogCaptureFixture) -> None:
+    async def go() -> None:
+        twin = Twin("video", True, links[0])
+        try:
+            await twin.start()
+            assert twin.fast is not None
+            pub = twin.pub
+            for ssrc in range(1, 9):  # eight other streams already take every place
+                twin.fast.add(inlet.Stream(publication=pub, ssrc=ssrc, receiver=pub.receiver,
+                                           stats=pub._streams.setdefault(ssrc, StreamStatistics(90000)), nack=None,
+                                           estimator=None, history=pub.history, owner=twin.owner, media=bytes(128),
+                                           audio=False, speaking_level=50, silence_gap=0.5))
+            tx, rx, _ = sessions()
+            with caplog.at_level("WARNING", logger="media.sfu"):
+                for seq in range(1, 6):
+                    twin.feed(tx.protect(rtp(seq, seq * 3000)), rx)
+            assert pub.packets == 5 and twin.fast.handled == 0  # all on the Python path, none lost
+            assert [r.event for r in caplog.records] == ["media_inlet_full"]  # type: ignore[attr-defined]
+        finally:
+            twin.close()
+
+    asyncio.run(go())
