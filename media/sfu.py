@@ -5,7 +5,9 @@ publisher's incoming RTP is intercepted in its `RTCRtpReceiver` (the decoder thr
 moment aiortc starts it and is never fed), rewritten per subscriber (SSRC, sequence number,
 timestamp, payload type, header-extension ids, MID; serialized by `media.packets.RtpWriter`),
 SRTP-protected with the subscriber's DTLS transport's session and written straight to its selected
-ICE pair (see `_Wire`). The private aiortc names this needs are in
+ICE pair (see `_Wire`). Both ends have a C form when it is built: `media.outlet` (the per-leg
+loop) and `media.inlet` (the receive path for the common packet; everything else comes back
+to `_Inlet` and `Publication.on_rtp` here). The private aiortc names this needs are in
 `media.internals` and are checked by `tests/media/test_internals.py` against aiortc 1.16.0.
 
 Interface for the node (signalling is the node's business; this module never imports `node`)::
