@@ -20,3 +20,16 @@ def test_a_changed_srtp_protect_signature_is_reported(monkeypatch: pytest.Monkey
     # media/_outlet.c calls srtp_protect through a raw address: a libsrtp 3 signature must stop the suite
     monkeypatch.setattr(internals, "SRTP_PROTECT_TYPE", "srtp_err_status_t(*)(struct srtp_ctx_t_ *, uint8_t *, size_t)")
     assert any("srtp_protect is" in p for p in internals._srtp_problems())
+    assert any("srtp_unprotect is" in p for p in internals._srtp_problems())
+
+
+def test_a_changed_receiver_state_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    # media/_inlet.c keeps aiortc's StreamStatistics and NackGenerator as their add() does: if
+    # that code or those attributes change, the suite stops before the two paths drift apart
+    monkeypatch.setitem(internals.INLET_SOURCE, "NackGenerator.truncate", ("min_seq = self.max_seq - 64",))
+    monkeypatch.setattr(internals, "STATS_ATTRS", internals.STATS_ATTRS + ("_jitter",))
+    monkeypatch.setattr(internals, "NACK_WINDOW", 256)
+    found = internals._source_problems()
+    assert any("NackGenerator.truncate no longer contains" in p for p in found)
+    assert any("StreamStatistics has no attribute _jitter" in p for p in found)
+    assert any("RTP_HISTORY_SIZE is not 256" in p for p in found)
