@@ -26,6 +26,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
+from media import inlet
 from node.clock import ManualClock
 from node.room_ws import ROOMS
 from node.server import RunningNode
@@ -190,9 +191,17 @@ async def test_two_browsers_see_each_other_and_switch_to_sound_only(
         browser: Browser, node: RunningNode, clock: ManualClock, http: aiohttp.ClientSession) -> None:
     host_ctx, host, guest_ctx, guest, room_id = await two_in_a_room(browser, node, clock, http)
 
+    # Chromium's media (with its MID, abs-send-time, audio-level, RTX and padding) is taken by the
+    # node's C receive path, none of it refused
+    service = node.runner.app[ROOMS]
+    if inlet.FAST:
+        media = service.media[room_id]
+        taken = [media.participant(pid).inlet for pid in media.participants]
+        assert all(t is not None and t.fast is not None and t.fast.handled > 100 and t.refused == 0 for t in taken), \
+            [(t.fast.handled, t.refused) for t in taken if t is not None and t.fast is not None]
+
     # After many comings and goings the room's offer grows too large (m-lines are not recycled): the
     # node sends room.rejoin instead, and the page comes back by itself with a fresh peer connection.
-    service = node.runner.app[ROOMS]
     lobby = service.registry.get(room_id)
     bo_before = next(p.id for p in lobby.admitted if p.name == "Bo")
     await service._offer_sink(room_id)(bo_before, "v=0\r\n" + "a=x-filler\r\n" * 7000)
