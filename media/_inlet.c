@@ -27,6 +27,16 @@
 #include "_outlet.h"
 
 #define MAX_STREAMS 8          /* a participant publishes one audio and one video stream */
+#define MAX_DATAGRAM 1500      /* pylibsrtp's buffer: the Python path refuses anything longer */
+
+/* what an extension id means, as aiortc's HeaderExtensionsMap reads it (media.inlet.extension_kinds) */
+#define EXT_NONE 0
+#define EXT_ABS_SEND_TIME 1 /* 3 bytes */
+#define EXT_AUDIO_LEVEL 2   /* 1 byte */
+#define EXT_UTF8 3          /* MID: aiortc decodes it as UTF-8 */
+#define EXT_ASCII 4         /* RID, repaired RID: decoded as ASCII */
+#define EXT_3_BYTES 5       /* transmission offset */
+#define EXT_2_BYTES 6       /* transport-wide sequence number */
 #define NTP_UNIX_OFFSET 2208988800.0
 #define NACK_WINDOW 128        /* aiortc.rtp.RTP_HISTORY_SIZE: missing packets tracked */
 
@@ -58,7 +68,7 @@ typedef struct {
     unprotect_fn unprotect;
     PyObject *session; /* the bound pylibsrtp Session (kept alive while bound) */
     void *srtp;
-    int abs_id, level_id; /* header extension ids, -1 when not negotiated */
+    uint8_t ext[256]; /* EXT_* by header extension id */
     Stream *streams[MAX_STREAMS];
     int nstreams;
     unsigned long long refused, handled;
@@ -222,7 +232,7 @@ typedef struct {
 
 /* Parse as aiortc's RtpPacket.parse does; 0 if well-formed (and the extensions this path reads
  * are well-formed), -1 otherwise (the Python path then decides, and refuses what aiortc refuses). */
-static int parse(const uint8_t *p, Py_ssize_t len, int abs_id, int level_id, Header *h) {
+static int parse(const uint8_t *p, Py_ssize_t len, const uint8_t *ext, Header *h) {
     if (len < 12 || (p[0] >> 6) != 2)
         return -1;
     int padding = (p[0] >> 5) & 1, extension = (p[0] >> 4) & 1, cc = p[0] & 0x0F;
@@ -265,14 +275,39 @@ static int parse(const uint8_t *p, Py_ssize_t len, int abs_id, int level_id, Hea
                 }
                 if (end < i + n)
                     return -1;
-                if (id == abs_id) {
+                switch (ext[id]) { /* where aiortc would raise, the Python path decides */
+                case EXT_ABS_SEND_TIME:
                     if (n != 3)
                         return -1;
                     h->abs_time = ((long)p[i] << 16) | ((long)p[i + 1] << 8) | p[i + 2];
-                } else if (id == level_id) {
+                    break;
+                case EXT_AUDIO_LEVEL:
                     if (n != 1)
                         return -1;
                     h->level = p[i];
+                    break;
+                case EXT_UTF8: {
+                    PyObject *text = PyUnicode_DecodeUTF8((const char *)p + i, n, "strict");
+                    if (text == NULL) {
+                        PyErr_Clear();
+                        return -1;
+                    }
+                    Py_DECREF(text);
+                    break;
+                }
+                case EXT_ASCII:
+                    for (int k = 0; k < n; k++)
+                        if (p[i + k] > 127)
+                            return -1;
+                    break;
+                case EXT_3_BYTES:
+                    if (n != 3)
+                        return -1;
+                    break;
+                case EXT_2_BYTES:
+                    if (n != 2)
+                        return -1;
+                    break;
                 }
                 i += n;
             }
@@ -355,7 +390,9 @@ static int nack_add(PyObject *nack, long seq) {
     }
     int missed = 0, err = 0;
     if (uint16_gt(seq, max_seq)) {
-        for (long s = (max_seq + 1) & 0xFFFF; !err && uint16_gt(seq, s); s = (s + 1) & 0xFFFF) {
+        /* aiortc adds every number up to seq, then forgets all but the last NACK_WINDOW: add only those */
+        long first = ((seq - max_seq - 1) & 0xFFFF) > NACK_WINDOW ? (seq - NACK_WINDOW) & 0xFFFF : (max_seq + 1) & 0xFFFF;
+        for (long s = first; !err && uint16_gt(seq, s); s = (s + 1) & 0xFFFF) {
             PyObject *n = PyLong_FromLong(s);
             err = n == NULL || PySet_Add(missing, n) < 0;
             Py_XDECREF(n);
@@ -430,7 +467,7 @@ static int inlet_init(Inlet *in, PyObject *args, PyObject *kw) {
         return -1;
     }
     in->unprotect = (unprotect_fn)(uintptr_t)unprotect;
-    in->abs_id = in->level_id = -1;
+    memset(in->ext, EXT_NONE, sizeof(in->ext));
     return 0;
 }
 
@@ -442,11 +479,15 @@ static int inlet_traverse(Inlet *in, visitproc visit, void *arg) {
 }
 
 static int inlet_clear(Inlet *in) {
-    Py_CLEAR(in->session);
+    Stream *gone[MAX_STREAMS];
+    int n = in->nstreams;
+    memcpy(gone, in->streams, sizeof(gone));
+    memset(in->streams, 0, sizeof(in->streams));
+    in->nstreams = 0; /* consistent before any deallocator runs */
     in->srtp = NULL;
-    for (int i = 0; i < in->nstreams; i++)
-        Py_CLEAR(in->streams[i]);
-    in->nstreams = 0;
+    Py_CLEAR(in->session);
+    for (int i = 0; i < n; i++)
+        Py_XDECREF(gone[i]);
     return 0;
 }
 
@@ -471,16 +512,20 @@ static PyObject *inlet_bind(Inlet *in, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyObject *inlet_set_extensions(Inlet *in, PyObject *args) {
-    int abs_id, level_id;
-    if (!PyArg_ParseTuple(args, "ii", &abs_id, &level_id))
+static PyObject *inlet_set_extensions(Inlet *in, PyObject *arg) {
+    Py_buffer kinds;
+    if (PyObject_GetBuffer(arg, &kinds, PyBUF_SIMPLE) < 0)
         return NULL;
-    if (abs_id < -1 || abs_id > 255 || level_id < -1 || level_id > 255 || (abs_id >= 0 && abs_id == level_id)) {
-        PyErr_SetString(PyExc_ValueError, "extension ids: 1-255 (0 or -1: none), distinct");
+    int ok = kinds.len == 256;
+    for (Py_ssize_t i = 0; ok && i < 256; i++)
+        ok = ((const uint8_t *)kinds.buf)[i] <= EXT_2_BYTES;
+    if (ok)
+        memcpy(in->ext, kinds.buf, 256);
+    PyBuffer_Release(&kinds);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "set_extensions(kinds): 256 bytes, one per extension id, each 0-6");
         return NULL;
     }
-    in->abs_id = abs_id > 0 ? abs_id : -1;
-    in->level_id = level_id > 0 ? level_id : -1;
     Py_RETURN_NONE;
 }
 
@@ -605,8 +650,14 @@ static int handle(Stream *st, const uint8_t *p, Py_ssize_t len, const Header *h)
         Py_XDECREF(entry);
         return -1;
     }
-    PyList_SetItem(st->seqs, i, seq);   /* steals */
-    PyList_SetItem(st->items, i, entry);
+    if (PyList_GET_SIZE(st->seqs) != st->history_size || PyList_GET_SIZE(st->items) != st->history_size) {
+        Py_DECREF(seq);
+        Py_DECREF(entry);
+        PyErr_SetString(PyExc_RuntimeError, "the publication's history changed size");
+        return -1;
+    }
+    if (PyList_SetItem(st->seqs, i, seq) < 0 || PyList_SetItem(st->items, i, entry) < 0) /* they steal */
+        return -1;
     if (st->audio && note_audio(st, h, now) < 0)
         return -1;
     PyObject *outlets = PyObject_GetAttr(st->pub, s_outlets);
@@ -639,13 +690,13 @@ static PyObject *inlet_receive(Inlet *in, PyObject *arg) {
         PyErr_SetString(PyExc_TypeError, "receive(data): bytes");
         return NULL;
     }
-    if (in->srtp == NULL) {
+    if (in->srtp == NULL || in->unprotect == NULL) {
         PyErr_SetString(PyExc_ValueError, "receive: no SRTP session bound");
         return NULL;
     }
     Py_ssize_t n = PyBytes_GET_SIZE(arg);
     uint8_t buf[RTP_BUFFER] __attribute__((aligned(16)));
-    if (n < 12 || n > RTP_BUFFER) { /* larger than any datagram media.sfu takes: refused */
+    if (n < 12 || n > MAX_DATAGRAM) { /* as the Python path: refused */
         in->refused++;
         Py_RETURN_NONE;
     }
@@ -657,25 +708,25 @@ static PyObject *inlet_receive(Inlet *in, PyObject *arg) {
     }
     Header h;
     Stream *st = NULL;
-    if (parse(buf, len, in->abs_id, in->level_id, &h) == 0)
+    if (parse(buf, len, in->ext, &h) == 0)
         for (int i = 0; i < in->nstreams; i++)
-            if (in->streams[i]->ssrc == h.ssrc) {
+            if (in->streams[i]->ssrc == h.ssrc && in->streams[i]->media[h.pt]) {
                 st = in->streams[i];
+                Py_INCREF(st); /* what follows runs Python, which may remove the stream */
                 break;
             }
-    if (st != NULL && st->media[h.pt]) {
+    if (st != NULL) {
         long long pub_ssrc = -1;
         int none = get_int(st->pub, s_ssrc, &pub_ssrc);
-        if (none < 0)
+        if (none < 0) {
+            Py_DECREF(st);
             return NULL;
+        }
         if (none == 1 || pub_ssrc != (long long)h.ssrc)
-            st = NULL; /* none yet, or the publisher restarted its stream: the Python path */
-    } else {
-        st = NULL;
+            Py_CLEAR(st); /* none yet, or the publisher restarted its stream: the Python path */
     }
     if (st == NULL) /* the Python path parses it (and refuses what is malformed) */
         return PyBytes_FromStringAndSize((const char *)buf, len);
-    Py_INCREF(st); /* handling runs Python, which may remove the stream */
     int r = handle(st, buf, len, &h);
     Py_DECREF(st);
     if (r < 0)
@@ -701,8 +752,8 @@ static PyGetSetDef inlet_getset[] = {
 
 static PyMethodDef inlet_methods[] = {
     {"bind", (PyCFunction)inlet_bind, METH_VARARGS, "bind(session, srtp): unprotect with this SRTP session"},
-    {"set_extensions", (PyCFunction)inlet_set_extensions, METH_VARARGS,
-     "set_extensions(abs_send_time_id, audio_level_id): the negotiated ids (0: none)"},
+    {"set_extensions", (PyCFunction)inlet_set_extensions, METH_O,
+     "set_extensions(kinds): what each header extension id means (media.inlet.extension_kinds)"},
     {"add", (PyCFunction)inlet_add, METH_O, "add(stream): handle this stream's packets"},
     {"remove", (PyCFunction)inlet_remove, METH_O, "remove(ssrc): hand its packets to the Python path again"},
     {"handles", (PyCFunction)inlet_handles, METH_O, "handles(ssrc): whether a stream is registered"},
@@ -758,7 +809,8 @@ PyMODINIT_FUNC PyInit__inlet(void) {
     if (PyModule_AddObject(m, "Stream", (PyObject *)&StreamType) < 0 ||
         PyModule_AddObject(m, "Inlet", (PyObject *)&InletType) < 0 ||
         PyModule_AddIntConstant(m, "RTP_BUFFER", RTP_BUFFER) < 0 ||
-        PyModule_AddIntConstant(m, "NACK_WINDOW", NACK_WINDOW) < 0) {
+        PyModule_AddIntConstant(m, "NACK_WINDOW", NACK_WINDOW) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_DATAGRAM", MAX_DATAGRAM) < 0) {
         Py_DECREF(m);
         return NULL;
     }

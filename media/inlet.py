@@ -11,9 +11,11 @@ restarted stream, a header it does not read the way aiortc does) comes back unpr
 Python path, before any state changes. Both paths write the same Python objects, so either can
 take the next packet; tests/media/test_inlet.py checks they leave the same state.
 
-The C path reads only the abs-send-time and audio-level header extensions; it does not decode
-the MID or RID values (aiortc would refuse a packet whose MID is not UTF-8; the forwarded MID is
-the leg's own). `FAST` says whether it is in use: it needs both extensions built.
+The C path reads the abs-send-time and audio-level header extensions and checks the others the
+way aiortc decodes them (`extension_kinds`); a datagram longer than pylibsrtp's buffer is refused
+as on the Python path. Its clocks are the ones asyncio's default loop uses on Linux
+(CLOCK_MONOTONIC for `loop.time()`, CLOCK_REALTIME for `time.time()`); the node runs that loop.
+`FAST` says whether it is in use: it needs both extensions built.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ except ImportError:  # not built: no C compiler or Python headers where it was i
     _inlet = None
 
 FAST: bool = (_inlet is not None and outlet.FAST and _inlet.RTP_BUFFER == outlet.RTP_BUFFER
-              and _inlet.NACK_WINDOW == ix.NACK_WINDOW)
+              and _inlet.NACK_WINDOW == ix.NACK_WINDOW and _inlet.MAX_DATAGRAM == ix.SRTP_BUFFER)
 Inlet: Any = _inlet.Inlet if FAST else None
 Stream: Any = _inlet.Stream if FAST else None
 
@@ -47,9 +49,30 @@ def unprotect_address() -> int:
     return int(srtp_ffi.cast("uintptr_t", srtp_ffi.addressof(srtp_lib, "srtp_unprotect")))
 
 
-def extension_ids(extensions_map: object) -> tuple[int, int]:
-    """The abs-send-time and audio-level ids of a transport's aiortc HeaderExtensionsMap (0: none)."""
+# what media/_inlet.c does with an extension element, by the HeaderExtensions field aiortc reads
+# it into, in aiortc's order of precedence (HeaderExtensionsMap.get tests them in this order, so
+# an id negotiated for two URIs means the first)
+EXTENSION_KINDS = (("mid", 3), ("repaired_rtp_stream_id", 4), ("rtp_stream_id", 4), ("abs_send_time", 1),
+                   ("transmission_offset", 5), ("audio_level", 2), ("transport_sequence_number", 6))
+
+
+def extension_kinds(extensions_map: object) -> bytes:
+    """For each header extension id (0-255), what aiortc's HeaderExtensionsMap reads it as: the
+    C path reads abs-send-time and audio level, and checks the others as aiortc would decode
+    them (a MID that is not UTF-8, a RID that is not ASCII, a wrong length), so a packet aiortc
+    refuses goes back to the Python path, which refuses it."""
     ids = ix.get(extensions_map, ix.EXT_MAP_IDS)
-    return (getattr(ids, "abs_send_time", None) or 0, getattr(ids, "audio_level", None) or 0)
+    kinds = bytearray(256)
+    for name, kind in reversed(EXTENSION_KINDS):
+        ext_id = getattr(ids, name, None)
+        if isinstance(ext_id, int) and 0 < ext_id < 256:
+            kinds[ext_id] = kind
+    return bytes(kinds)
+
+
+def sync_extensions(fast: Any, dtls: object) -> None:
+    """Tell a C inlet what its DTLS transport's extension ids mean now (aiortc reconfigures the
+    transport's one map as m-lines are negotiated on it)."""
+    fast.set_extensions(extension_kinds(ix.get(dtls, ix.DTLS_EXT_MAP)))
 
 

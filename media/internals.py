@@ -93,6 +93,7 @@ INLET_SOURCE = {
     "NackGenerator.truncate": ("min_seq = uint16_add(self.max_seq, -RTP_HISTORY_SIZE)",),
 }
 NACK_WINDOW = 128  # aiortc.rtp.RTP_HISTORY_SIZE, as media/_inlet.c has it
+SRTP_BUFFER = 1500  # pylibsrtp.Session's buffer: longer packets are refused, so media/_inlet.c refuses them too
 
 SRTP_CONTEXT = "_srtp"  # cffi `srtp_t *` of a pylibsrtp.Session; [0] is the libsrtp context
 # media/_outlet.c calls srtp_protect by the address pylibsrtp's binding gives, as this C type:
@@ -338,6 +339,8 @@ def _srtp_problems() -> list[str]:
     if signature != SRTP_PROTECT_TYPE:
         found.append(f"srtp_unprotect is {signature}, media/_inlet.c calls it as {SRTP_PROTECT_TYPE}")
     key = bytes(range(30))
+    if len(getattr(pylibsrtp.Session(), "_cdata", b"")) != SRTP_BUFFER:
+        found.append(f"pylibsrtp.Session's buffer is not {SRTP_BUFFER} bytes: media/_inlet.c refuses what it refuses")
     tx = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
     rx = pylibsrtp.Session(pylibsrtp.Policy(key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND))
     packet = bytes([0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 7]) + b"payload"

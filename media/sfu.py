@@ -563,8 +563,8 @@ class Publication:
             return
         self.unregister()
         media = bytes(1 if pt in self._codecs and not is_rtx(self._codecs[pt]) else 0 for pt in range(128))
-        fast.set_extensions(*inlet.extension_ids(getattr(self.receiver.transport, ix.DTLS_EXT_MAP)))
         try:
+            inlet.sync_extensions(fast, self.receiver.transport)
             fast.add(inlet.Stream(publication=self, ssrc=self.ssrc, receiver=self.receiver, stats=stats,
                                   nack=self._nack, estimator=self._estimator, history=self.history, owner=self.owner,
                                   media=media, audio=self.kind == "audio", speaking_level=SPEAKING_LEVEL,
@@ -598,7 +598,10 @@ class Publication:
 
     def arm_from(self, plain: bytes, now: float, abs_send_time: int, audio_level: int) -> None:
         """The C path's packet left legs WAITING: start them here (see `_arm_waiting`)."""
-        packet = RtpPacket.parse(plain, getattr(self.receiver.transport, ix.DTLS_EXT_MAP))
+        try:
+            packet = RtpPacket.parse(plain, getattr(self.receiver.transport, ix.DTLS_EXT_MAP))
+        except (ValueError, struct.error):
+            return  # the C path reads what aiortc reads: not expected, but never an exception here
         codec = self._codecs.get(packet.payload_type)
         if codec is not None:
             self._arm_waiting(packet, codec, now, (abs_send_time, audio_level))
@@ -609,7 +612,10 @@ class Publication:
         entry = self.history.get(seq)
         if entry is None or isinstance(entry[0], RtpPacket):
             return entry  # type: ignore[return-value]
-        return RtpPacket.parse(entry[0], getattr(self.receiver.transport, ix.DTLS_EXT_MAP)), entry[1]
+        try:
+            return RtpPacket.parse(entry[0], getattr(self.receiver.transport, ix.DTLS_EXT_MAP)), entry[1]
+        except (ValueError, struct.error):
+            return None  # as above: the packet is not resent
 
     def _arm_waiting(self, packet: RtpPacket, codec: RTCRtpCodecParameters, now: float,
                      values: tuple[int, int]) -> None:
@@ -722,8 +728,10 @@ class Leg:
         original_send = sender.send
 
         async def send(parameters: RTCRtpSendParameters) -> None:
-            await original_send(parameters)
+            await original_send(parameters)  # aiortc adds this m-line's extension ids to the transport's map
             self._activate(parameters)
+            if self.sub.inlet is not None and self.sub.inlet.fast is not None:
+                inlet.sync_extensions(self.sub.inlet.fast, sender.transport)
 
         sender.send = send  # type: ignore[method-assign]
         setattr(sender, ix.TX_HANDLE_RTCP, self._on_rtcp)
@@ -860,8 +868,11 @@ class Leg:
     async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
         """RTCP from the subscriber about this leg."""
         if isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
-            for seq in packet.lost:
-                self._retransmit(seq)
+            try:
+                for seq in packet.lost:
+                    self._retransmit(seq)
+            except Exception:  # aiortc's transport closes on an exception here: never let one reach it
+                logger.exception("retransmitting failed")
         elif isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI, RTCP_PSFB_FIR):
             if not self.paused:
                 self.pub.request_keyframe()

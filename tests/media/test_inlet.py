@@ -11,7 +11,8 @@ and the participant are stand-ins (a Publication only reads a few of their attri
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pylibsrtp
@@ -19,9 +20,11 @@ import pytest
 from aiortc.rtcrtpreceiver import StreamStatistics
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pylibsrtp._binding import ffi as srtp_ffi
+from pylibsrtp._binding import lib as srtp_lib
 
 from media import inlet, outlet
-from tests.media.twins import SSRC, Link, Twin, make_link, rtp, sessions
+from tests.media.twins import MID_EXTENSION, SSRC, Link, Twin, make_link, rtp, sessions
 
 
 def test_the_c_receive_path_is_built() -> None:
@@ -39,10 +42,21 @@ def links() -> Iterator[tuple[Link, Link]]:
         link.rx.close()
 
 
-def run_twins(kind: str, packets: list[bytes], links: tuple[Link, Link]) -> tuple[dict[str, Any], dict[str, Any],
-                                                                                   int]:
+def protect(session: pylibsrtp.Session, data: bytes) -> bytes:
+    """SRTP-protect as a publisher would, also packets longer than pylibsrtp's own buffer takes."""
+    if len(data) <= 1500 - pylibsrtp.SRTP_MAX_TRAILER_LEN:
+        return session.protect(data)
+    buf, length = srtp_ffi.new("char[]", 4096), srtp_ffi.new("int *", len(data))
+    srtp_ffi.buffer(buf)[0:len(data)] = data
+    if srtp_lib.srtp_protect(session._srtp[0], buf, length) != 0:
+        raise pylibsrtp.Error("srtp_protect refused the packet")
+    return srtp_ffi.buffer(buf)[0:length[0]]
+
+
+def run_twins(kind: str, packets: list[bytes], links: tuple[Link, Link],
+              extensions: Sequence[Any] = ()) -> tuple[dict[str, Any], dict[str, Any], int]:
     async def go() -> tuple[dict[str, Any], dict[str, Any], int]:
-        py, c = Twin(kind, False, links[0]), Twin(kind, True, links[1])
+        py, c = Twin(kind, False, links[0], extensions), Twin(kind, True, links[1], extensions)
         try:
             await py.start()
             await c.start()
@@ -50,7 +64,7 @@ def run_twins(kind: str, packets: list[bytes], links: tuple[Link, Link]) -> tupl
             sent: dict[bytes, bytes] = {}
             for data in packets:
                 try:  # a duplicate is the same datagram again (libsrtp will not protect a packet index twice)
-                    protected = sent.get(data) or sent.setdefault(data, tx.protect(data))
+                    protected = sent.get(data) or sent.setdefault(data, protect(tx, data))
                 except pylibsrtp.Error:
                     continue  # an index libsrtp refuses to send (too old for its window)
                 py.feed(protected, rx_py)
@@ -103,7 +117,8 @@ def test_rtx_unknown_payload_types_and_a_restarted_stream_go_the_python_way(link
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(st.tuples(st.integers(-3, 6), st.sampled_from([96, 96, 96, 97, 100]), st.integers(0, 1),
+@given(steps=st.lists(st.tuples(st.one_of(st.integers(-3, 6), st.sampled_from([127, 128, 129, 130, 1000, 32767, -200])),
+                                st.sampled_from([96, 96, 96, 97, 100]), st.integers(0, 1),
                           st.one_of(st.none(), st.integers(0, 0xFFFFFF)), st.binary(min_size=1, max_size=40),
                           st.integers(0, 3)),
                 min_size=1, max_size=30))
@@ -168,9 +183,11 @@ def test_bad_arguments_are_refused() -> None:
     with pytest.raises(TypeError):
         fast.add(object())
     with pytest.raises(ValueError):
-        fast.set_extensions(3, 3)
+        fast.set_extensions(bytes(255))
     with pytest.raises(ValueError):
-        fast.set_extensions(-2, 4)
+        fast.set_extensions(bytes([7]) + bytes(255))
+    with pytest.raises(TypeError):
+        fast.set_extensions(3)
     with pytest.raises(ValueError):
         fast.bind(object(), 0)
     assert fast.remove(5) is False and fast.handles(5) is False
@@ -205,6 +222,58 @@ def test_a_connection_with_more_streams_than_the_inlet_holds_stays_on_the_python
                     twin.feed(tx.protect(rtp(seq, seq * 3000)), rx)
             assert pub.packets == 5 and twin.fast.handled == 0  # all on the Python path, none lost
             assert [r.event for r in caplog.records] == ["media_inlet_full"]  # type: ignore[attr-defined]
+        finally:
+            twin.close()
+
+    asyncio.run(go())
+
+
+def _with_mid(packet: bytes, value: bytes) -> bytes:
+    """The packet with its one-byte MID element (id 1, "0") carrying these bytes instead."""
+    assert b"\x100" in packet
+    return packet.replace(b"\x100", bytes([0x10 | (len(value) - 1)]) + value, 1) if len(value) == 1 else packet
+
+
+def test_what_aiortc_refuses_the_c_path_refuses_too(links: tuple[Link, Link]) -> None:
+    # a MID that is not UTF-8, a datagram longer than pylibsrtp's buffer: the Python path refuses
+    # them, so the C path must not count, store or forward them (a stored packet is parsed again
+    # when a subscriber asks for it: aiortc's transport closes on an exception there)
+    packets = [rtp(1, 0), rtp(2, 0), _with_mid(rtp(3, 90), b"\xff"), rtp(4, 90, payload=bytes(1480)), rtp(5, 180)]
+    py, c, handled = run_twins("video", packets, links)
+    assert py == c
+    assert c["packets"] == 3 and handled == 2 and 3 not in c["history"] and 4 not in c["history"]
+
+
+def test_a_publisher_without_the_extensions_the_c_path_reads_still_gets_it(links: tuple[Link, Link]) -> None:
+    packets = [rtp(1 + i, 90 * i, abs_time=None) for i in range(10)]
+    py, c, handled = run_twins("video", packets, links, extensions=(MID_EXTENSION,))
+    assert py == c and handled == 9
+
+
+def test_a_hostile_sequence_gap_costs_no_more_than_the_nack_window(links: tuple[Link, Link]) -> None:
+    packets = [rtp(s & 0xFFFF, 0) for s in (1, 2, 32769, 32770, 65535, 65536, 32767 + 65536)]
+    py, c, handled = run_twins("video", packets, links)
+    assert py == c and handled >= 4
+    assert len(c["nack"][1]) <= 128
+
+
+def test_handling_leaks_no_references(links: tuple[Link, Link]) -> None:
+    async def go() -> None:
+        twin = Twin("video", True, links[0])
+        try:
+            await twin.start()
+            est = twin.pub._estimator
+            est.add = lambda *args, **kw: (300_000, [SSRC])  # an estimate on every packet: the REMB branch each time
+            twin.pub.on_estimate = lambda remb: None  # type: ignore[method-assign]
+            tx, rx, _ = sessions()
+            packets = [tx.protect(rtp(i, 90 * i, abs_time=i, marker=i % 2)) for i in range(1, 400)]
+            for p in packets[:100]:
+                twin.feed(p, rx)
+            counts = [sys.getrefcount(x) for x in (None, True, False)]
+            for p in packets[100:]:
+                twin.feed(p, rx)
+            assert [sys.getrefcount(x) for x in (None, True, False)] == counts
+            assert twin.fast is not None and twin.fast.handled == 398
         finally:
             twin.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -76,7 +77,8 @@ def make_link(family: int = socket.AF_INET, key: bytes | None = None) -> Link:
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
 RTX = RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=97, parameters={"apt": 96})
 OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
-EXTENSIONS = [RTCRtpHeaderExtensionParameters(id=1, uri=MID_URI),
+MID_EXTENSION = RTCRtpHeaderExtensionParameters(id=1, uri=MID_URI)
+EXTENSIONS = [MID_EXTENSION,
               RTCRtpHeaderExtensionParameters(id=3, uri=ABS_SEND_TIME_URI),
               RTCRtpHeaderExtensionParameters(id=4, uri=AUDIO_LEVEL_URI)]
 SSRC = 0x11223344
@@ -87,10 +89,12 @@ LEG = RtpWriter("5", [(1, MID_URI), (3, ABS_SEND_TIME_URI), (4, AUDIO_LEVEL_URI)
 class Twin:
     """One Publication on real aiortc objects, with one leg's outlet sending on a real socket."""
 
-    def __init__(self, kind: str, fast: bool, link: Link) -> None:
+    def __init__(self, kind: str, fast: bool, link: Link,
+                 extensions: Sequence[RTCRtpHeaderExtensionParameters] = ()) -> None:
         ice = RTCIceTransport(RTCIceGatherer(iceServers=[]))
         self.dtls = RTCDtlsTransport(ice, [RTCCertificate.generateCertificate()])
-        getattr(self.dtls, ix.DTLS_EXT_MAP).configure(RTCRtpReceiveParameters(headerExtensions=EXTENSIONS))
+        getattr(self.dtls, ix.DTLS_EXT_MAP).configure(
+            RTCRtpReceiveParameters(headerExtensions=list(extensions or EXTENSIONS)))
         self.rx = RTCRtpReceiver(kind, self.dtls)
         transceiver = RTCRtpTransceiver(kind, self.rx, RTCRtpSender(kind, self.dtls))
         codecs = [VP8, RTX] if kind == "video" else [OPUS]
