@@ -326,18 +326,13 @@ def _srtp_problems() -> list[str]:
     source = inspect.getsource(pylibsrtp.Session)
     found += [f"pylibsrtp.Session no longer contains {n!r}: media.sfu protects as it did" for n in SRTP_PROCESS_SOURCE
               if n not in source]
-    try:
-        signature = ffi.typeof(ffi.addressof(lib, "srtp_protect")).cname
-    except (AttributeError, TypeError, ffi.error) as exc:
-        signature = repr(exc)
-    if signature != SRTP_PROTECT_TYPE:
-        found.append(f"srtp_protect is {signature}, media/_outlet.c calls it as {SRTP_PROTECT_TYPE}")
-    try:
-        signature = ffi.typeof(ffi.addressof(lib, "srtp_unprotect")).cname
-    except (AttributeError, TypeError, ffi.error) as exc:
-        signature = repr(exc)
-    if signature != SRTP_PROTECT_TYPE:
-        found.append(f"srtp_unprotect is {signature}, media/_inlet.c calls it as {SRTP_PROTECT_TYPE}")
+    for function, caller in (("srtp_protect", "media/_outlet.c"), ("srtp_unprotect", "media/_inlet.c")):
+        try:
+            signature = ffi.typeof(ffi.addressof(lib, function)).cname
+        except (AttributeError, TypeError, ffi.error) as exc:
+            signature = repr(exc)
+        if signature != SRTP_PROTECT_TYPE:  # both take (srtp_t, void *packet, int *length)
+            found.append(f"{function} is {signature}, {caller} calls it as {SRTP_PROTECT_TYPE}")
     key = bytes(range(30))
     if len(getattr(pylibsrtp.Session(), "_cdata", b"")) != SRTP_BUFFER:
         found.append(f"pylibsrtp.Session's buffer is not {SRTP_BUFFER} bytes: media/_inlet.c refuses what it refuses")
