@@ -16,6 +16,7 @@ for the same window, so the run shows whether the load actually got delivered.
     .venv/bin/python bench/sfu.py --measure 15 --publishers 2 --subscribers 3 --per-process 3
     .venv/bin/python bench/sfu.py --scenarios room increment   # any of ratio, room, increment, marginal
     .venv/bin/python bench/sfu.py --scenarios marginal --marginal-subscribers 1 4
+    .venv/bin/python bench/sfu.py --scenarios marginal --repeat 5   # five runs and their median
     SFU_BENCH_PROFILE=1 .venv/bin/python bench/sfu.py ...      # cProfile (CPU time) of the forwarder
     SFU_BENCH_PROFILE=window .venv/bin/python bench/sfu.py ... # ... of its measured window only
 """
@@ -646,6 +647,16 @@ async def marginal_scenario(args: argparse.Namespace, clip: Path) -> None:
     if not 0 <= s1 < s2 or not s1 < s2_rtp:
         raise SystemExit(f"--marginal-subscribers needs S1 < S2 and S1 < --marginal-rtp-subscribers, got "
                          f"{s1} {s2} {s2_rtp}")
+    ratios = [await _marginal_once(args, clip, s1, s2, s2_rtp) for _ in range(args.repeat)]
+    if args.repeat > 1:
+        got = sorted(r for r in ratios if r is not None)
+        print(f"  => over {args.repeat} runs: ratio {', '.join(f'{r:.1f}x' for r in got)}; median "
+              f"{statistics.median(got) if got else float('nan'):.1f}x; {sum(r >= 60 for r in got)} of {args.repeat} "
+              f"at >= 60x", flush=True)
+
+
+async def _marginal_once(args: argparse.Namespace, clip: Path, s1: int, s2: int, s2_rtp: int) -> Optional[float]:
+    """One interleaved run of the marginal scenario; its ratio, or None if not measurable or not delivered."""
     top = {"rtp": s2_rtp, "transcode": s2}
     print(f"\n4) marginal cost per added subscriber: 1 publisher (360p video + audio) x {s1} and {s2_rtp} subscribers "
           f"(Room) / {s1} and {s2} (transcode relay), interleaved, warm-up {args.warmup:.0f} s, measured "
@@ -674,6 +685,7 @@ async def marginal_scenario(args: argparse.Namespace, clip: Path) -> None:
              "not measurable: the Room's added CPU is not above zero, within the noise; raise S2 or --measure "
              "(target >= 60x)")
     print(f"  => ratio (marginal, per added stream) = {ratio}{_valid(ok)}", flush=True)
+    return marginal["transcode"] / marginal["rtp"] if marginal["rtp"] > 0 and ok else None
 
 
 if __name__ == "__main__":
@@ -696,6 +708,9 @@ if __name__ == "__main__":
     parser.add_argument("--marginal-rtp-subscribers", type=int, default=9, metavar="S2",
                         help="the Room's larger subscriber count in the marginal scenario: one added stream costs "
                              "it ~100x less than the relay, so it needs more of them to rise above the noise")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the marginal scenario this many times and print the ratios' median (the "
+                             "Room's increment is small enough that this machine's noise moves it 2x)")
     parser.add_argument("--warmup", type=float, default=6.0)
     parser.add_argument("--measure", type=float, default=15.0)
     a = parser.parse_args()
