@@ -13,11 +13,15 @@ import inspect
 from typing import Any
 
 import aiortc
-from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver, StreamStatistics
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
+
+from media.packets import (
+    NACK_WINDOW,  # aiortc.rtp.RTP_HISTORY_SIZE, as media/_inlet.c and media.packets have it
+)
 
 PINNED_AIORTC = "1.16.0"
 PINNED_AIOICE = "0.13"
@@ -92,7 +96,6 @@ INLET_SOURCE = {
                           "self.truncate()"),
     "NackGenerator.truncate": ("min_seq = uint16_add(self.max_seq, -RTP_HISTORY_SIZE)",),
 }
-NACK_WINDOW = 128  # aiortc.rtp.RTP_HISTORY_SIZE, as media/_inlet.c has it
 SRTP_BUFFER = 1500  # pylibsrtp.Session's buffer: longer packets are refused, so media/_inlet.c refuses them too
 
 SRTP_CONTEXT = "_srtp"  # cffi `srtp_t *` of a pylibsrtp.Session; [0] is the libsrtp context

@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Iterable
-from typing import Generic, Optional, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -144,7 +144,7 @@ class RtpWriter:
         return bytes((ext_id, length)) if two_byte else bytes(((ext_id << 4) | (length - 1),))
 
     @classmethod
-    def from_elements(cls, mid: bytes, abs_element: bytes, level_element: bytes, profile: int) -> "RtpWriter":
+    def from_elements(cls, mid: bytes, abs_element: bytes, level_element: bytes, profile: int) -> RtpWriter:
         """A writer with these extension elements (as `elements` gives them)."""
         writer = cls(None, ())
         writer._mid, writer._abs, writer._level, writer._profile = mid, abs_element, level_element, profile
@@ -181,6 +181,34 @@ def extension_values(abs_send_time: int | None, audio_level: tuple[bool, int] | 
             -1 if audio_level is None else (0x80 if audio_level[0] else 0) | (audio_level[1] & 0x7F))
 
 
+NACK_WINDOW = 128  # aiortc.rtp.RTP_HISTORY_SIZE: the missing packets aiortc's NackGenerator keeps
+
+
+def nack_add(nack: Any, seq: int) -> bool:
+    """aiortc's `NackGenerator.add` for a packet with this sequence number, on the same object
+    (`max_seq`, `missing`), with the same result, but a jump forward adds only the last
+    NACK_WINDOW numbers: aiortc adds every number up to it (up to 32,767 for a hostile jump) and
+    then forgets all but those. True if packets went missing. media/_inlet.c does the same."""
+    if nack.max_seq is None:
+        nack.max_seq = seq
+        return False
+    missed = False
+    gap = (seq - nack.max_seq) & 0xFFFF
+    if 0 < gap < 0x8000:  # newer
+        first = (seq - NACK_WINDOW) & 0xFFFF if gap - 1 > NACK_WINDOW else (nack.max_seq + 1) & 0xFFFF
+        while first != seq:
+            nack.missing.add(first)
+            missed = True
+            first = (first + 1) & 0xFFFF
+        nack.max_seq = seq
+    else:
+        nack.missing.discard(seq)
+    if nack.missing:
+        oldest = (nack.max_seq - NACK_WINDOW) & 0xFFFF
+        nack.missing -= {s for s in nack.missing if 0 < (oldest - s) & 0xFFFF < 0x8000}
+    return missed
+
+
 def seq_newer_or_equal(a: int, b: int) -> bool:
     """a is b or after b in 16-bit sequence space."""
     return ((a - b) & 0xFFFF) < 0x8000
@@ -197,8 +225,16 @@ class StreamMap:
     `stop(...)` is told the stream's newest packet, where the next start continues.
     """
 
-    __slots__ = ("clock_rate", "seq_offset", "ts_offset", "start_seq", "last_seq", "last_ts",
-                 "last_time", "started")
+    __slots__ = (
+        "clock_rate",
+        "last_seq",
+        "last_time",
+        "last_ts",
+        "seq_offset",
+        "start_seq",
+        "started",
+        "ts_offset",
+    )
 
     def __init__(self, clock_rate: int, first_seq: int, first_ts: int) -> None:
         self.clock_rate = clock_rate
@@ -207,7 +243,7 @@ class StreamMap:
         self.start_seq = 0
         self.last_seq = (first_seq - 1) & 0xFFFF  # next outgoing is first_seq
         self.last_ts = first_ts
-        self.last_time: Optional[float] = None
+        self.last_time: float | None = None
         self.started = False
 
     def start(self, in_seq: int, in_ts: int, now: float) -> None:
@@ -228,13 +264,13 @@ class StreamMap:
             self.last_time = newest_time
         self.started = False
 
-    def map(self, in_seq: int, in_ts: int) -> Optional[tuple[int, int]]:
+    def map(self, in_seq: int, in_ts: int) -> tuple[int, int] | None:
         """(out_seq, out_ts), or None for a packet older than the current start."""
         if not self.started or not seq_newer_or_equal(in_seq, self.start_seq):
             return None
         return (in_seq + self.seq_offset) & 0xFFFF, (in_ts + self.ts_offset) & 0xFFFFFFFF
 
-    def unmap(self, out_seq: int) -> Optional[int]:
+    def unmap(self, out_seq: int) -> int | None:
         """The incoming sequence number an outgoing one was mapped from, if it is from this start."""
         if not self.started:
             return None

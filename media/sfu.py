@@ -121,6 +121,7 @@ from media.packets import (
     StreamMap,
     extension_values,
     is_keyframe_start,
+    nack_add,
     now_ms,
     ntp_time,
     seq_newer_or_equal,
@@ -531,7 +532,7 @@ class Publication:
                 return
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
             codec = self._codecs[apt]
-        if self._nack is not None and self._nack.add(packet):
+        if self._nack is not None and nack_add(self._nack, packet.sequence_number):
             self.send_nack(packet.ssrc)
 
         now = self._loop.time()

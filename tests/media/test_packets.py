@@ -1,17 +1,23 @@
-"""Keyframe detection, the per-leg history, the sequence/timestamp map and the per-leg RTP writer."""
+"""Keyframe detection, the per-leg history, the sequence/timestamp map, the per-leg RTP writer and
+the bounded NACK bookkeeping."""
 import pytest
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtcrtpreceiver import NackGenerator
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from media.packets import (
     ABS_SEND_TIME_URI,
     AUDIO_LEVEL_URI,
     MID_URI,
+    NACK_WINDOW,
     PacketHistory,
     RtpWriter,
     StreamMap,
     extension_values,
     is_keyframe_start,
+    nack_add,
 )
 
 
@@ -117,3 +123,22 @@ def test_clock_helpers_agree_with_aiortcs_clock() -> None:
     ours, theirs = ntp_time(wall), clock.current_ntp_time()
     assert abs((theirs - ours) / (1 << 32)) < 0.05  # seconds
     assert ntp_time(0.5) == (2208988800 << 32) | (1 << 31)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 0xFFFF), st.lists(st.one_of(st.integers(-5, 8), st.sampled_from(
+    [127, 128, 129, 130, 200, 1000, 0x7FFF, 0x8000, 0x8001, -0x7FFF, -129])), max_size=40))
+def test_nack_add_is_aiortcs_nack_generator_without_its_cost(start: int, steps: list[int]) -> None:
+    ours, theirs = NackGenerator(), NackGenerator()
+    seq = start
+    for step in [0, *steps]:
+        seq = (seq + step) & 0xFFFF
+        expected = theirs.add(RtpPacket(sequence_number=seq))
+        assert nack_add(ours, seq) == expected
+        assert (ours.max_seq, ours.missing) == (theirs.max_seq, theirs.missing)
+
+
+def test_a_hostile_jump_adds_only_the_window() -> None:
+    nack = NackGenerator()
+    nack_add(nack, 1)
+    assert nack_add(nack, 0x7FFF + 1) and len(nack.missing) == NACK_WINDOW
