@@ -810,7 +810,12 @@ PyMODINIT_FUNC PyInit__inlet(void) {
         PyModule_AddObject(m, "Inlet", (PyObject *)&InletType) < 0 ||
         PyModule_AddIntConstant(m, "RTP_BUFFER", RTP_BUFFER) < 0 ||
         PyModule_AddIntConstant(m, "NACK_WINDOW", NACK_WINDOW) < 0 ||
-        PyModule_AddIntConstant(m, "MAX_DATAGRAM", MAX_DATAGRAM) < 0) {
+        PyModule_AddIntConstant(m, "MAX_DATAGRAM", MAX_DATAGRAM) < 0 ||
+        PyModule_AddIntConstant(m, "EXT_ABS_SEND_TIME", EXT_ABS_SEND_TIME) < 0 ||
+        PyModule_AddIntConstant(m, "EXT_AUDIO_LEVEL", EXT_AUDIO_LEVEL) < 0 ||
+        PyModule_AddIntConstant(m, "EXT_UTF8", EXT_UTF8) < 0 || PyModule_AddIntConstant(m, "EXT_ASCII", EXT_ASCII) < 0 ||
+        PyModule_AddIntConstant(m, "EXT_3_BYTES", EXT_3_BYTES) < 0 ||
+        PyModule_AddIntConstant(m, "EXT_2_BYTES", EXT_2_BYTES) < 0) {
         Py_DECREF(m);
         return NULL;
     }

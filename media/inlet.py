@@ -21,9 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pylibsrtp._binding import ffi as srtp_ffi
-from pylibsrtp._binding import lib as srtp_lib
-
 from media import internals as ix
 from media import outlet
 
@@ -32,8 +29,17 @@ try:
 except ImportError:  # not built: no C compiler or Python headers where it was installed
     _inlet = None
 
+# what media/_inlet.c does with an extension element (its EXT_* constants), by the HeaderExtensions
+# field aiortc reads it into, in aiortc's order of precedence (HeaderExtensionsMap.get tests them in
+# this order, so an id negotiated for two URIs means the first)
+EXTENSION_KINDS = (("mid", 3), ("repaired_rtp_stream_id", 4), ("rtp_stream_id", 4), ("abs_send_time", 1),
+                   ("transmission_offset", 5), ("audio_level", 2), ("transport_sequence_number", 6))
+_C_KINDS = ("EXT_UTF8", "EXT_ASCII", "EXT_ASCII", "EXT_ABS_SEND_TIME", "EXT_3_BYTES", "EXT_AUDIO_LEVEL",
+            "EXT_2_BYTES")
+
 FAST: bool = (_inlet is not None and outlet.FAST and _inlet.RTP_BUFFER == outlet.RTP_BUFFER
-              and _inlet.NACK_WINDOW == ix.NACK_WINDOW and _inlet.MAX_DATAGRAM == ix.SRTP_BUFFER)
+              and _inlet.NACK_WINDOW == ix.NACK_WINDOW and _inlet.MAX_DATAGRAM == ix.SRTP_BUFFER
+              and [getattr(_inlet, c, None) for c in _C_KINDS] == [k for _, k in EXTENSION_KINDS])
 Inlet: Any = _inlet.Inlet if FAST else None
 Stream: Any = _inlet.Stream if FAST else None
 
@@ -46,14 +52,7 @@ def available() -> bool:
 
 def unprotect_address() -> int:
     """The address of libsrtp's `srtp_unprotect` in pylibsrtp's binding."""
-    return int(srtp_ffi.cast("uintptr_t", srtp_ffi.addressof(srtp_lib, "srtp_unprotect")))
-
-
-# what media/_inlet.c does with an extension element, by the HeaderExtensions field aiortc reads
-# it into, in aiortc's order of precedence (HeaderExtensionsMap.get tests them in this order, so
-# an id negotiated for two URIs means the first)
-EXTENSION_KINDS = (("mid", 3), ("repaired_rtp_stream_id", 4), ("rtp_stream_id", 4), ("abs_send_time", 1),
-                   ("transmission_offset", 5), ("audio_level", 2), ("transport_sequence_number", 6))
+    return outlet.libsrtp_address("srtp_unprotect")
 
 
 def extension_kinds(extensions_map: object) -> bytes:

@@ -43,9 +43,14 @@ NOT_FORWARDED = -2  # a payload type the leg has no codec for
 UNKNOWN = -1  # a payload type not looked up yet
 
 
+def libsrtp_address(function: str) -> int:
+    """The address of a libsrtp function (`srtp_protect`, `srtp_unprotect`) in pylibsrtp's binding."""
+    return int(srtp_ffi.cast("uintptr_t", srtp_ffi.addressof(srtp_lib, function)))
+
+
 def protect_address() -> int:
     """The address of libsrtp's `srtp_protect` in pylibsrtp's binding."""
-    return int(srtp_ffi.cast("uintptr_t", srtp_ffi.addressof(srtp_lib, "srtp_protect")))
+    return libsrtp_address("srtp_protect")
 
 
 def srtp_address(session: object) -> int:

@@ -229,9 +229,9 @@ def test_a_connection_with_more_streams_than_the_inlet_holds_stays_on_the_python
 
 
 def _with_mid(packet: bytes, value: bytes) -> bytes:
-    """The packet with its one-byte MID element (id 1, "0") carrying these bytes instead."""
-    assert b"\x100" in packet
-    return packet.replace(b"\x100", bytes([0x10 | (len(value) - 1)]) + value, 1) if len(value) == 1 else packet
+    """The packet with its one-byte MID element (id 1, "0") carrying this byte instead."""
+    assert b"\x100" in packet and len(value) == 1
+    return packet.replace(b"\x100", b"\x10" + value, 1)
 
 
 def test_what_aiortc_refuses_the_c_path_refuses_too(links: tuple[Link, Link]) -> None:
