@@ -124,6 +124,16 @@ ICE_PROTOCOLS = "_protocols"  # list[StunProtocol] of an aioice Connection, one 
 ICE_DATA_SOURCE = {"StunProtocol.datagram_received": ("self.receiver.data_received(data, self.local_candidate.component)",),
                    "Connection.data_received": ("self._queue.put_nowait((data, component))",)}
 
+# ... and, having taken one datagram, reads the socket's next ones itself (up to sfu.DRAIN), the
+# way asyncio's selector datagram transport reads one per callback, so that what a publisher sent
+# together is forwarded together (one sendmmsg per subscriber, media.outlet.cork). Only for that
+# transport class: aioice's TURN transport and other loops are read one datagram at a time.
+ASYNCIO_SOCK = "_sock"  # the socket of asyncio.selector_events._SelectorDatagramTransport (also what a
+# media.outlet.Path sends on: its fileno() is a C call, where the TransportSocket wrapper's is Python)
+ASYNCIO_READ_SOURCE = ("if self._conn_lost:", "data, addr = self._sock.recvfrom(self.max_size)",
+                       "except (BlockingIOError, InterruptedError):", "self._protocol.error_received(exc)",
+                       "self._protocol.datagram_received(data, addr)")
+
 # ICE restart (media.icerestart): a new aioice Connection is put under a running RTCIceTransport
 ICE_QUEUE = "_queue"  # asyncio.Queue of (data, component) that Connection.recv reads
 ICE_TRANSPORT_POLICY = "_transport_policy"  # aioice.TransportPolicy the connection was made with
@@ -267,6 +277,8 @@ def problems() -> list[str]:
 
 def _source_problems() -> list[str]:
     """The send path media.sfu reproduces, checked in aiortc's and aioice's own source."""
+    from asyncio.selector_events import _SelectorDatagramTransport
+
     from aioice.ice import CandidatePair, Connection, StunProtocol
     from aiortc.rtcdtlstransport import State
     from aiortc.rtcicetransport import RTCIceTransport
@@ -285,7 +297,11 @@ def _source_problems() -> list[str]:
                "RTCIceTransport._monitor": (getattr(RTCIceTransport, ICE_TRANSPORT_WATCH),
                                             ICE_TRANSPORT_SOURCE["RTCIceTransport._monitor"]),
                "Connection.recvfrom": (Connection.recvfrom, ICE_TRANSPORT_SOURCE["Connection.recvfrom"]),
-               "Connection.close": (Connection.close, ICE_TRANSPORT_SOURCE["Connection.close"])}
+               "Connection.close": (Connection.close, ICE_TRANSPORT_SOURCE["Connection.close"]),
+               "_SelectorDatagramTransport._read_ready": (_SelectorDatagramTransport._read_ready,
+                                                          ASYNCIO_READ_SOURCE),
+               "_SelectorDatagramTransport.__init__": (_SelectorDatagramTransport.__mro__[1].__init__,
+                                                       (f"self.{ASYNCIO_SOCK} = sock",))}
     for name, (fn, needles) in sources.items():
         source = inspect.getsource(fn)
         found += [f"{name} no longer contains {n!r}: media.sfu's send path must follow it" for n in needles

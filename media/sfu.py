@@ -72,6 +72,7 @@ import logging
 import random
 import struct
 import time
+from asyncio.selector_events import _SelectorDatagramTransport
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
@@ -143,6 +144,7 @@ REMB_DROP = 0.97  # ... below this share of the last one sent, which is reported
 REMB_FRESH = 5.0  # s a subscriber's own estimate (REMB) counts towards its publisher's cap
 RTX_MAX_AGE = 1.0  # s: a NACKed packet older than this is not sent again (after a gap, a keyframe is)
 RESTART_TIMEOUT = 30.0  # s an ICE restart's checks may take before the room gives up on it
+DRAIN = 32  # datagrams one socket's callback reads before other sockets' turn (a 1080p keyframe is ~30)
 REMB_FLOOR = 150_000  # bit/s: one subscriber's bad link never asks a publisher for less than this
 
 
@@ -220,8 +222,7 @@ class _Wire:
         session = getattr(dtls, ix.DTLS_TX_SRTP)
         if getattr(dtls, ix.DTLS_STATE) is not State.CONNECTED or pair is None or session is None:
             return False
-        transport = pair.protocol.transport
-        sock = transport.get_extra_info("socket") if transport is not None else None
+        sock = _socket_of(pair.protocol.transport)
         if sock is None or sock.fileno() == -1:
             return False
         try:
@@ -239,6 +240,15 @@ class _Wire:
         """Send on this ICE connection's selected pair (a new one after an ICE restart)."""
         self._nominated = ix.get(connection, ix.ICE_NOMINATED)
         self.path.attach(self._nominated)
+
+
+def _socket_of(transport: Any) -> Any:
+    """The socket an ICE pair's datagram transport reads and writes, or None. For asyncio's own
+    transport it is the socket object itself, whose `fileno()` media/_outlet.c checks before every
+    packet, rather than the `TransportSocket` wrapper `get_extra_info` gives."""
+    if type(transport) is _SelectorDatagramTransport:
+        return ix.get(transport, ix.ASYNCIO_SOCK)
+    return transport.get_extra_info("socket") if transport is not None else None
 
 
 def _ignore(data: bytes, component: int) -> None:
@@ -260,12 +270,13 @@ class _Inlet:
     coming back here; the rest come back unprotected and take the Python path below.
     """
 
-    __slots__ = ("_connection", "_dtls", "_queue_it", "_refused", "_taken", "fast", "handlers")
+    __slots__ = ("_connection", "_dtls", "_queue_it", "_refused", "_taken", "drained", "fast", "handlers")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
         self.handlers: dict[object, Callable[[RtpPacket, int], None]] = {}
         self._refused = 0
+        self.drained = 0  # datagrams read by _drain, after the one asyncio's callback read
         self._queue_it: Callable[[bytes, int], None] = _ignore
         self._taken: set[int] = set()
         self.fast: Any = inlet.Inlet(inlet.unprotect_address()) if inlet.available() else None
@@ -292,23 +303,54 @@ class _Inlet:
 
     def _take(self, protocols: list[Any]) -> None:
         """Have each of the connection's sockets hand RTP and RTCP (first byte 128-191, RFC 7983)
-        straight to `media_received`, without aioice's STUN parse first; STUN and DTLS go on as before."""
+        straight to `media_received`, without aioice's STUN parse first; STUN and DTLS go on as before.
+        After such a datagram, the socket's next ones are read at once (`_drain`)."""
         for protocol in protocols:
             if id(protocol) in self._taken:
                 continue
             self._taken.add(id(protocol))
             original = protocol.datagram_received
             component = protocol.local_candidate.component
-            media_received = self.media_received
 
             def datagram_received(data: bytes, addr: tuple[Any, ...], original: Any = original,
-                                  component: int = component) -> None:
-                if data and 127 < data[0] < 192:
-                    media_received(data, component)
-                else:
+                                  component: int = component, protocol: Any = protocol,
+                                  media_received: Any = self.media_received, drain: Any = self._drain) -> None:
+                if not (data and 127 < data[0] < 192):
                     original(data, addr)
+                    return
+                outlet.cork()
+                try:
+                    media_received(data, component)
+                    drain(protocol, original, component)
+                finally:
+                    outlet.flush()
 
             protocol.datagram_received = datagram_received
+
+    def _drain(self, protocol: Any, original: Callable[[bytes, Any], None], component: int) -> None:
+        """Read what else the socket holds now (at most DRAIN - 1 datagrams), as asyncio's own read
+        does one per callback (`media.internals.ASYNCIO_READ_SOURCE`): media to `media_received`,
+        anything else to aioice. A publisher sends a video frame's packets together, so they are
+        forwarded together, with one `sendmmsg` per subscriber (`outlet.cork`) and one wake-up."""
+        transport = protocol.transport
+        if type(transport) is not _SelectorDatagramTransport:
+            return  # aioice's TURN transport, or another loop's: one datagram per callback
+        sock = _socket_of(transport)
+        for _ in range(DRAIN - 1):
+            if transport.is_closing():
+                return
+            try:
+                data, addr = sock.recvfrom(transport.max_size)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                protocol.error_received(exc)
+                return
+            self.drained += 1
+            if data and 127 < data[0] < 192:
+                self.media_received(data, component)
+            else:
+                original(data, addr)
 
     def media_received(self, data: bytes, component: int) -> None:
         srtp = getattr(self._dtls, ix.DTLS_RX_SRTP)

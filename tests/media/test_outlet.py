@@ -244,6 +244,100 @@ def test_setters_refuse_bad_values(impl: tuple[Any, Any, Any], link: Link) -> No
     assert path.valid()  # a refused call changed nothing
 
 
+CORKS = {"C": (outlet._outlet.cork, outlet._outlet.flush) if outlet._outlet else None,
+         "Python": (outlet.py_cork, outlet.py_flush)}
+
+
+def test_corked_packets_wait_for_the_outermost_flush_in_order(impl: tuple[Any, Any, Any], link: Link) -> None:
+    cork, flush = CORKS["C" if impl[0] is not outlet.PyPath else "Python"]  # type: ignore[misc]
+    path = new_path(impl, link)
+    o = armed_outlet(impl, path, VIDEO)
+    other = make_link()
+    try:
+        o2 = armed_outlet(impl, new_path(impl, other), AUDIO, ssrc=9)
+        expected = [VIDEO.write(100, 0, n, 0, 0x1234, bytes([n]) * 40, -1, -1) for n in range(40)]
+        corks = 0
+        try:
+            cork()
+            cork()
+            corks = 2
+            for n in range(40):
+                assert impl[2]([o, o2], bytes([n]) * 40, 96, 0, n, 0, -1, -1) == 0
+            assert path.send(VIDEO.write(100, 1, 40, 0, 0x1234, b"rtx", -1, -1)) is True  # a retransmission too
+            held, held2 = link.received(), other.received()
+            if impl[0] is outlet.PyPath:
+                assert (len(held), len(held2)) == (41, 40)  # the Python twin sends at once
+            else:  # a path holds 16 packets; the 17th sends those 16 first
+                assert (held, len(held2)) == (expected[:32], 32)
+                flush()
+                corks = 1
+                assert link.received() == [] and other.received() == []  # the inner flush sends nothing
+        finally:
+            for _ in range(corks):
+                flush()
+        assert held + link.received() == expected + [VIDEO.write(100, 1, 40, 0, 0x1234, b"rtx", -1, -1)]
+        assert [d[2:4] for d in held2 + other.received()] == [n.to_bytes(2, "big") for n in range(40)]
+        assert (o.sent, o2.sent) == (40, 40)
+    finally:
+        other.tx.close()
+        other.rx.close()
+
+
+def test_flush_without_cork_is_refused_and_changes_nothing(link: Link) -> None:
+    impl = IMPLEMENTATIONS["C"]
+    assert impl is not None, "media._outlet is not built"
+    with pytest.raises(RuntimeError):
+        outlet._outlet.flush()
+    o = armed_outlet(impl, new_path(impl, link), VIDEO)
+    assert impl[2]([o], b"x", 96, 0, 1, 0, -1, -1) == 0
+    assert len(link.received()) == 1  # not corked: sent at once
+
+
+@pytest.mark.parametrize("change", ["state", "pair", "session", "socket", "unbind", "attach", "rebind"])
+def test_held_packets_of_a_changed_path_are_lost_not_sent_elsewhere(link: Link, change: str) -> None:
+    impl = IMPLEMENTATIONS["C"]
+    assert impl is not None, "media._outlet is not built"
+    path = new_path(impl, link)
+    o = armed_outlet(impl, path, VIDEO)
+    outlet._outlet.cork()
+    try:
+        assert impl[2]([o], b"held", 96, 0, 1, 0, -1, -1) == 0
+        if change == "state":
+            link.dtls._state = CLOSED
+        elif change == "pair":
+            link.nominated[1] = SimpleNamespace()
+        elif change == "session":
+            link.dtls._tx_srtp = pylibsrtp.Session(pylibsrtp.Policy(key=link.key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND))
+        elif change == "socket":
+            fd = link.tx.fileno()
+            link.tx.close()  # the next socket opened gets its descriptor number
+            reuse = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            assert reuse.fileno() == fd
+        elif change == "unbind":
+            path.unbind()
+        elif change == "attach":
+            path.attach({1: link.pair})
+        else:
+            link.bind(path)  # bound again, to the same pair: what was held is lost
+    finally:
+        outlet._outlet.flush()
+        if change == "socket":
+            reuse.close()
+    assert link.received() == []  # not even from the socket that took the old descriptor
+    assert o.sent == 1  # written, then lost on the way, as on a network
+
+
+def test_a_held_path_outlives_its_owner_until_the_flush(link: Link) -> None:
+    impl = IMPLEMENTATIONS["C"]
+    assert impl is not None, "media._outlet is not built"
+    o = armed_outlet(impl, new_path(impl, link), VIDEO)
+    outlet._outlet.cork()
+    impl[2]([o], b"late", 96, 0, 3, 0, -1, -1)
+    del o  # the leg is gone; the path it held a packet on is not, until the flush
+    outlet._outlet.flush()
+    assert link.received() == [VIDEO.write(100, 0, 3, 0, 0x1234, b"late", -1, -1)]
+
+
 def test_sockaddr_is_the_kernels_layout() -> None:
     v4 = outlet.sockaddr(socket.AF_INET, "192.0.2.7", 5004)
     assert v4 == socket.AF_INET.to_bytes(2, "little") + bytes((0x13, 0x8C, 192, 0, 2, 7)) + bytes(8)
