@@ -195,16 +195,14 @@ async def serve(mode: str) -> None:
                 await room.answer(msg["pid"], msg["sdp"])
             elif op == "cpu":
                 window.toggle()
-                sent = received = expected = drained = 0
+                sent = received = expected = 0
                 if mode == "rtp":
-                    inlets = [room.participant(pid).inlet for pid in room.participants]
-                    drained = sum(i.drained for i in inlets if i is not None)
                     pubs = [pub for pid in room.participants for pub in room.participant(pid).publications]
                     sent = sum(leg.sent for pub in pubs for leg in pub.legs)
                     received = sum(getattr(pub, "packets", 0) for pub in pubs)
                     expected = sum(pub.reception()[0] for pub in pubs)  # by sequence number
                 send(writer, {"id": msg["id"], "cpu": _cpu(), "sys": _sys_cpu(), "wall": time.monotonic(), "rss": _rss_mb(),
-                              "sent": sent, "received": received, "expected": expected, "drained": drained,
+                              "sent": sent, "received": received, "expected": expected,
                               "drops": _own_udp_drops()})
             elif op == "quit":
                 await room.close()
@@ -471,7 +469,7 @@ async def run_scenario(mode: str, name: str, roster: list[dict[str, Any]], clip:
     pps = (b["sent"] - a["sent"]) / wall
     rtp_sent = sum(y["rtp_sent"] - x["rtp_sent"] for x, y in zip(wa, wb)) / wall
     return {"mode": mode, "name": name, "cores": cores, "sys_cores": sys_cores, "pps": pps, "in_pps": (b["received"] - a["received"]) / wall,
-            "in_expected": (b["expected"] - a["expected"]) / wall, "drained": (b["drained"] - a["drained"]) / wall, "rtp_sent": rtp_sent,
+            "in_expected": (b["expected"] - a["expected"]) / wall, "rtp_sent": rtp_sent,
             "own_drops": ((b["drops"] - a["drops"]) / wall, sum(y["drops"] - x["drops"] for x, y in zip(wa, wb)) / wall), "video_streams": video_streams,
             "audio_streams": audio_streams, "streams": streams, "published": published, "rss": b["rss"], "workers": worker_cpu,
             "groups": [len(g) for g in groups], "load": (load0, load1),
@@ -511,8 +509,6 @@ def show(r: dict[str, Any]) -> bool:
         print(f"    forwarder received {r['in_pps']:.0f} packets/s from publishers, sent {r['pps']:.0f} packets/s ({r['cores'] / r['pps'] * 1e6:.0f} us of CPU each, "
               f"everything in the process divided by forwarded packets); clients received "
               f"{sum(s[1] for s in v + au):.0f} packets/s", flush=True)
-        print(f"    {r['drained'] / max(r['in_pps'], 1) * 100:.0f} % of received packets were read behind another from "
-              f"the same socket in one callback (media.sfu._drain) and forwarded with it", flush=True)
     ok = (len(v) == r["video_streams"] and len(au) == r["audio_streams"]
           and all(s[0] >= 0.9 * VIDEO_FPS for s in v) and all(s[0] >= 0.9 * AUDIO_PPS for s in au))
     print(f"    load delivered: {'YES' if ok else 'NO'} (every expected stream at >= 90 % of "

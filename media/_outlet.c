@@ -25,9 +25,6 @@
 #define MAX_MID 258       /* a MID element: two-byte header and up to 256 bytes of MID */
 #define MAX_EXT 272       /* MID element + abs-send-time + audio level + padding */
 
-#define QUEUE_DEPTH 16     /* packets a path holds while corked before it sends them anyway */
-#define MAX_PENDING 1024   /* paths with held packets; more send at once */
-
 #define IDLE 0
 #define ARMED 1
 #define WAITING 2
@@ -49,12 +46,6 @@ typedef struct {
     void *srtp;
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    /* packets protected while corked, sent by flush() with one sendmmsg */
-    uint8_t *queue;           /* QUEUE_DEPTH slots of RTP_BUFFER bytes, allocated on first use */
-    int qlens[QUEUE_DEPTH];
-    int qlen;
-    int qfd;                  /* the descriptor they are for */
-    int listed;               /* in `pending` */
 } Path;
 
 typedef struct {
@@ -81,14 +72,10 @@ static PyTypeObject PathType;
 static PyTypeObject OutletType;
 static PyObject *one;      /* the ICE component of RTP */
 static PyObject *fileno_s; /* "fileno" */
-static int corked;                 /* cork() depth: > 0 holds packets until the last flush() */
-static Path *pending[MAX_PENDING]; /* paths holding packets (a reference each) */
-static int n_pending;
 
 /* ---------------------------------------------------------------------------------------- Path */
 
 static void path_unbind(Path *p) {
-    p->qlen = 0; /* held packets were for the old pair or session: lost, as on the network */
     Py_CLEAR(p->pair);
     Py_CLEAR(p->session);
     Py_CLEAR(p->sock);
@@ -133,7 +120,6 @@ static int path_clear(Path *p) {
 static void path_dealloc(Path *p) {
     PyObject_GC_UnTrack(p);
     path_clear(p);
-    PyMem_Free(p->queue);
     Py_TYPE(p)->tp_free((PyObject *)p);
 }
 
@@ -164,58 +150,10 @@ static int path_fd(Path *p) {
     return (int)n;
 }
 
-/* Send what the path holds, with one sendmmsg, if it is still bound to the descriptor the packets
- * are for (checking runs Python: only called where that is safe). */
-static void path_flush(Path *p) {
-    int n = p->qlen;
-    p->qlen = 0;
-    if (n == 0 || path_fd(p) != p->qfd)
-        return; /* unbound or changed meanwhile: lost, as on the network */
-    struct mmsghdr msgs[QUEUE_DEPTH];
-    struct iovec iov[QUEUE_DEPTH];
-    memset(msgs, 0, sizeof(msgs));
-    for (int i = 0; i < n; i++) {
-        iov[i].iov_base = p->queue + (size_t)i * RTP_BUFFER;
-        iov[i].iov_len = (size_t)p->qlens[i];
-        msgs[i].msg_hdr.msg_name = &p->addr;
-        msgs[i].msg_hdr.msg_namelen = p->addrlen;
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-    }
-    for (int i = 0; i < n;) { /* a packet the socket refuses is lost, as with sendto; the rest go on */
-        int sent = sendmmsg(p->qfd, msgs + i, (unsigned int)(n - i), MSG_DONTWAIT);
-        if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EBADF))
-            return; /* a full socket buffer: the rest would be refused too */
-        i += sent > 0 ? sent : 1;
-    }
-}
-
-/* Hold a protected packet for flush(); 0 if it must be sent now instead. */
-static int path_hold(Path *p, int fd, const uint8_t *buf, int len) {
-    if (p->qlen > 0 && (p->qfd != fd || p->qlen == QUEUE_DEPTH))
-        path_flush(p);
-    if (p->queue == NULL && (p->queue = PyMem_Malloc((size_t)QUEUE_DEPTH * RTP_BUFFER)) == NULL)
-        return 0;
-    if (!p->listed) {
-        if (n_pending == MAX_PENDING)
-            return 0;
-        Py_INCREF(p);
-        pending[n_pending++] = p;
-        p->listed = 1;
-    }
-    memcpy(p->queue + (size_t)p->qlen * RTP_BUFFER, buf, (size_t)len);
-    p->qlens[p->qlen++] = len;
-    p->qfd = fd;
-    return 1;
-}
-
-/* Protect `len` bytes in buf (room for the trailer behind them) and send them, or hold them while
- * corked. */
+/* Protect `len` bytes in buf (room for the trailer behind them) and send them. */
 static void path_write(Path *p, int fd, uint8_t *buf, int len) {
     if (p->protect(p->srtp, buf, &len) != 0)
         return; /* libsrtp refused it: dropped, as aiortc drops it */
-    if (corked && path_hold(p, fd, buf, len))
-        return;
     /* a full socket buffer or an unreachable peer loses this packet, as on the network */
     (void)sendto(fd, buf, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&p->addr, p->addrlen);
 }
@@ -585,40 +523,12 @@ static PyObject *fanout(PyObject *module, PyObject *const *args, Py_ssize_t narg
     return waiting < 0 ? NULL : PyLong_FromLong(waiting);
 }
 
-static PyObject *cork(PyObject *module, PyObject *unused) {
-    corked++;
-    Py_RETURN_NONE;
-}
-
-/* Send everything held, in the order it was written, once the outermost cork() ends. */
-static PyObject *flush(PyObject *module, PyObject *unused) {
-    if (corked == 0) {
-        PyErr_SetString(PyExc_RuntimeError, "flush() without cork()");
-        return NULL;
-    }
-    if (--corked > 0)
-        Py_RETURN_NONE;
-    corked = 0; /* checking a path runs Python: anything it writes meanwhile is sent at once */
-    for (int i = 0; i < n_pending; i++) {
-        Path *p = pending[i];
-        path_flush(p);
-        p->listed = 0;
-    }
-    int n = n_pending;
-    n_pending = 0;
-    for (int i = 0; i < n; i++)
-        Py_DECREF(pending[i]);
-    Py_RETURN_NONE;
-}
-
 /* For media._inlet, which forwards what it receives without going back to Python. */
 static const outlet_api api = {fanout_core};
 
 static PyMethodDef module_methods[] = {
     {"fanout", (PyCFunction)(void (*)(void))fanout, METH_FASTCALL,
      "fanout(outlets, payload, payload_type, marker, seq, timestamp, abs_send_time, audio_level) -> waiting"},
-    {"cork", (PyCFunction)cork, METH_NOARGS, "hold what paths send until the matching flush()"},
-    {"flush", (PyCFunction)flush, METH_NOARGS, "end a cork(); the outermost sends what is held, one sendmmsg per path"},
     {NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "media._outlet", "The forwarding loop in C.", -1,

@@ -124,15 +124,9 @@ ICE_PROTOCOLS = "_protocols"  # list[StunProtocol] of an aioice Connection, one 
 ICE_DATA_SOURCE = {"StunProtocol.datagram_received": ("self.receiver.data_received(data, self.local_candidate.component)",),
                    "Connection.data_received": ("self._queue.put_nowait((data, component))",)}
 
-# ... and, having taken one datagram, reads the socket's next ones itself (up to sfu.DRAIN), the
-# way asyncio's selector datagram transport reads one per callback, so that what a publisher sent
-# together is forwarded together (one sendmmsg per subscriber, media.outlet.cork). Only for that
-# transport class: aioice's TURN transport and other loops are read one datagram at a time.
-ASYNCIO_SOCK = "_sock"  # the socket of asyncio.selector_events._SelectorDatagramTransport (also what a
-# media.outlet.Path sends on: its fileno() is a C call, where the TransportSocket wrapper's is Python)
-ASYNCIO_READ_SOURCE = ("if self._conn_lost:", "data, addr = self._sock.recvfrom(self.max_size)",
-                       "except (BlockingIOError, InterruptedError):", "self._protocol.error_received(exc)",
-                       "self._protocol.datagram_received(data, addr)")
+# media.outlet.Path sends on the socket of asyncio's datagram transport itself (media.sfu._socket_of):
+# its fileno() is a C call, where the TransportSocket wrapper's is Python code, once per packet and leg
+ASYNCIO_SOCK = "_sock"  # set in asyncio.selector_events._SelectorTransport.__init__
 
 # ICE restart (media.icerestart): a new aioice Connection is put under a running RTCIceTransport
 ICE_QUEUE = "_queue"  # asyncio.Queue of (data, component) that Connection.recv reads
@@ -298,8 +292,6 @@ def _source_problems() -> list[str]:
                                             ICE_TRANSPORT_SOURCE["RTCIceTransport._monitor"]),
                "Connection.recvfrom": (Connection.recvfrom, ICE_TRANSPORT_SOURCE["Connection.recvfrom"]),
                "Connection.close": (Connection.close, ICE_TRANSPORT_SOURCE["Connection.close"]),
-               "_SelectorDatagramTransport._read_ready": (_SelectorDatagramTransport._read_ready,
-                                                          ASYNCIO_READ_SOURCE),
                "_SelectorDatagramTransport.__init__": (_SelectorDatagramTransport.__mro__[1].__init__,
                                                        (f"self.{ASYNCIO_SOCK} = sock",))}
     for name, (fn, needles) in sources.items():

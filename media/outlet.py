@@ -10,12 +10,6 @@
   WAITING (media.sfu must look at it: no keyframe yet, a new payload type, a changed path).
 - `fanout(outlets, ...)`: one publisher packet to every ARMED outlet. It returns how many are
   WAITING, so the Python side is only entered when a leg needs it.
-- `cork()` ... `flush()`: between them a path holds what it protects (up to 16 packets) and the
-  outermost `flush()` sends each path's packets with one `sendmmsg`, in order. media.sfu corks
-  while it reads what a publisher's socket has queued, so the packets of one video frame reach a
-  subscriber in one system call and one wake-up of its receiver. A path that was rebound or whose
-  socket changed meanwhile drops what it held, as the network would. The Python classes send at
-  once (`cork` and `flush` do nothing there).
 
 The C extension `media._outlet` does this when it is built (pip builds it where a C compiler and
 Python's headers are present; `.ci/run` and the Raspberry Pi deployment install both). The
@@ -234,28 +228,18 @@ def py_fanout(outlets: list[PyOutlet], payload: bytes, payload_type: int, marker
     return waiting
 
 
-def py_cork() -> None:
-    """`cork` in Python: PyPath sends at once, so there is nothing to hold."""
-
-
-def py_flush() -> None:
-    """`flush` in Python (see py_cork)."""
-
-
 Path: Any
 Outlet: Any
 fanout: Callable[..., int]
-cork: Callable[[], None]
-flush: Callable[[], None]
 try:
     from media import _outlet  # type: ignore[attr-defined]
 except ImportError:  # not built: no C compiler or Python headers where it was installed
     _outlet = None
 FAST: bool = _outlet is not None and (_outlet.RTP_BUFFER, _outlet.SRTP_TRAILER) == (RTP_BUFFER, SRTP_TRAILER)
 if FAST:
-    Path, Outlet, fanout, cork, flush = _outlet.Path, _outlet.Outlet, _outlet.fanout, _outlet.cork, _outlet.flush
+    Path, Outlet, fanout = _outlet.Path, _outlet.Outlet, _outlet.fanout
 else:
-    Path, Outlet, fanout, cork, flush = PyPath, PyOutlet, py_fanout, py_cork, py_flush
+    Path, Outlet, fanout = PyPath, PyOutlet, py_fanout
 
 
 def implementation() -> str:

@@ -144,7 +144,6 @@ REMB_DROP = 0.97  # ... below this share of the last one sent, which is reported
 REMB_FRESH = 5.0  # s a subscriber's own estimate (REMB) counts towards its publisher's cap
 RTX_MAX_AGE = 1.0  # s: a NACKed packet older than this is not sent again (after a gap, a keyframe is)
 RESTART_TIMEOUT = 30.0  # s an ICE restart's checks may take before the room gives up on it
-DRAIN = 32  # datagrams one socket's callback reads before other sockets' turn (a 1080p keyframe is ~30)
 REMB_FLOOR = 150_000  # bit/s: one subscriber's bad link never asks a publisher for less than this
 
 
@@ -243,9 +242,9 @@ class _Wire:
 
 
 def _socket_of(transport: Any) -> Any:
-    """The socket an ICE pair's datagram transport reads and writes, or None. For asyncio's own
-    transport it is the socket object itself, whose `fileno()` media/_outlet.c checks before every
-    packet, rather than the `TransportSocket` wrapper `get_extra_info` gives."""
+    """The socket an ICE pair's datagram transport writes, or None. For asyncio's own transport it
+    is the socket object itself, whose `fileno()` media/_outlet.c checks before every packet, rather
+    than the `TransportSocket` wrapper `get_extra_info` gives (whose `fileno()` is Python code)."""
     if type(transport) is _SelectorDatagramTransport:
         return ix.get(transport, ix.ASYNCIO_SOCK)
     return transport.get_extra_info("socket") if transport is not None else None
@@ -270,13 +269,12 @@ class _Inlet:
     coming back here; the rest come back unprotected and take the Python path below.
     """
 
-    __slots__ = ("_connection", "_dtls", "_queue_it", "_refused", "_taken", "drained", "fast", "handlers")
+    __slots__ = ("_connection", "_dtls", "_queue_it", "_refused", "_taken", "fast", "handlers")
 
     def __init__(self, dtls: RTCDtlsTransport) -> None:
         self._dtls = dtls
         self.handlers: dict[object, Callable[[RtpPacket, int], None]] = {}
         self._refused = 0
-        self.drained = 0  # datagrams read by _drain, after the one asyncio's callback read
         self._queue_it: Callable[[bytes, int], None] = _ignore
         self._taken: set[int] = set()
         self.fast: Any = inlet.Inlet(inlet.unprotect_address()) if inlet.available() else None
@@ -303,54 +301,23 @@ class _Inlet:
 
     def _take(self, protocols: list[Any]) -> None:
         """Have each of the connection's sockets hand RTP and RTCP (first byte 128-191, RFC 7983)
-        straight to `media_received`, without aioice's STUN parse first; STUN and DTLS go on as before.
-        After such a datagram, the socket's next ones are read at once (`_drain`)."""
+        straight to `media_received`, without aioice's STUN parse first; STUN and DTLS go on as before."""
         for protocol in protocols:
             if id(protocol) in self._taken:
                 continue
             self._taken.add(id(protocol))
             original = protocol.datagram_received
             component = protocol.local_candidate.component
+            media_received = self.media_received
 
             def datagram_received(data: bytes, addr: tuple[Any, ...], original: Any = original,
-                                  component: int = component, protocol: Any = protocol,
-                                  media_received: Any = self.media_received, drain: Any = self._drain) -> None:
-                if not (data and 127 < data[0] < 192):
-                    original(data, addr)
-                    return
-                outlet.cork()
-                try:
+                                  component: int = component) -> None:
+                if data and 127 < data[0] < 192:
                     media_received(data, component)
-                    drain(protocol, original, component)
-                finally:
-                    outlet.flush()
+                else:
+                    original(data, addr)
 
             protocol.datagram_received = datagram_received
-
-    def _drain(self, protocol: Any, original: Callable[[bytes, Any], None], component: int) -> None:
-        """Read what else the socket holds now (at most DRAIN - 1 datagrams), as asyncio's own read
-        does one per callback (`media.internals.ASYNCIO_READ_SOURCE`): media to `media_received`,
-        anything else to aioice. A publisher sends a video frame's packets together, so they are
-        forwarded together, with one `sendmmsg` per subscriber (`outlet.cork`) and one wake-up."""
-        transport = protocol.transport
-        if type(transport) is not _SelectorDatagramTransport:
-            return  # aioice's TURN transport, or another loop's: one datagram per callback
-        sock = _socket_of(transport)
-        for _ in range(DRAIN - 1):
-            if transport.is_closing():
-                return
-            try:
-                data, addr = sock.recvfrom(transport.max_size)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                protocol.error_received(exc)
-                return
-            self.drained += 1
-            if data and 127 < data[0] < 192:
-                self.media_received(data, component)
-            else:
-                original(data, addr)
 
     def media_received(self, data: bytes, component: int) -> None:
         srtp = getattr(self._dtls, ix.DTLS_RX_SRTP)

@@ -7,13 +7,18 @@ import socket
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unpack_remb_fci
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unpack_remb_fci,
+)
 
 from media import inlet, outlet
-from media.sfu import DRAIN, REMB_FLOOR, RTX_MAX_AGE, Publication, _Inlet
+from media.sfu import REMB_FLOOR, RTX_MAX_AGE, Publication, _socket_of
 from tests.media.clips import make_clip
 from tests.media.peers import Harness, wait_for
 
@@ -259,71 +264,14 @@ async def test_a_subscribers_estimate_caps_what_the_publisher_is_asked_for(clip:
         await h.close()
 
 
-class _Endpoint(asyncio.DatagramProtocol):
-    """A socket asyncio reads, as aioice's StunProtocol is (only what `_Inlet._drain` uses)."""
-
-    def __init__(self) -> None:
-        self.transport: Any = None
-        self.errors: list[Exception] = []
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-
-    def error_received(self, exc: Exception) -> None:
-        self.errors.append(exc)
-
-
-async def _endpoint() -> tuple[_Endpoint, socket.socket, SimpleNamespace, list[tuple[str, bytes]]]:
-    _, protocol = await asyncio.get_running_loop().create_datagram_endpoint(_Endpoint, local_addr=("127.0.0.1", 0))
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sender.bind(("127.0.0.1", 0))
-    seen: list[tuple[str, bytes]] = []
-    inlet_ = SimpleNamespace(drained=0, media_received=lambda data, component: seen.append(("media", data)))
-    return protocol, sender, inlet_, seen
-
-
-async def test_drain_reads_what_a_socket_holds_in_order_up_to_its_limit() -> None:
-    protocol, sender, inlet_, seen = await _endpoint()
+async def test_a_path_sends_on_asyncio_s_own_socket() -> None:
+    transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(asyncio.DatagramProtocol,
+                                                                             local_addr=("127.0.0.1", 0))
     try:
-        sent = [bytes([0x80, n]) + b"rtp" if n % 3 else bytes([0x00, n]) + b"stun" for n in range(DRAIN + 5)]
-        for data in sent:
-            sender.sendto(data, protocol.transport.get_extra_info("sockname"))  # queued at once on loopback
-
-        def original(data: bytes, addr: Any) -> None:
-            assert addr == sender.getsockname()  # aioice gets each datagram with its sender's address
-            seen.append(("stun", data))
-
-        _Inlet._drain(inlet_, protocol, original, 1)  # type: ignore[arg-type]
-        assert [d for _, d in seen] == sent[:DRAIN - 1]  # the first datagram was asyncio's own read
-        assert {kind for kind, d in seen if d[0] == 0x80} == {"media"}
-        assert {kind for kind, d in seen if d[0] == 0} == {"stun"}
-        assert inlet_.drained == DRAIN - 1
-        await asyncio.sleep(0.05)  # the rest: asyncio reads them, one per callback, as before
-        assert protocol.errors == []
+        sock = _socket_of(transport)
+        assert type(sock) is socket.socket  # not asyncio's TransportSocket: fileno() is a C call
+        assert sock.fileno() == transport.get_extra_info("socket").fileno()
+        turn = SimpleNamespace(get_extra_info=lambda name: None)  # aioice's TURN transport has no socket
+        assert _socket_of(turn) is None and _socket_of(None) is None
     finally:
-        sender.close()
-        protocol.transport.close()
-
-
-async def test_drain_stops_at_an_empty_closed_or_failing_socket() -> None:
-    protocol, sender, inlet_, seen = await _endpoint()
-    try:
-        _Inlet._drain(inlet_, protocol, lambda d, a: seen.append(("stun", d)), 1)  # type: ignore[arg-type]
-        assert seen == [] and inlet_.drained == 0 and protocol.errors == []
-        # a real socket error: ICMP port unreachable, reported on the next read with IP_RECVERR
-        sock = protocol.transport.get_extra_info("socket")
-        sock.setsockopt(socket.IPPROTO_IP, 11, 1)  # IP_RECVERR (Linux), not in Python's socket module
-        closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        closed.bind(("127.0.0.1", 0))
-        gone = closed.getsockname()
-        closed.close()
-        protocol.transport.sendto(b"\x80x", gone)  # the ICMP reply is queued before this returns (loopback)
-        _Inlet._drain(inlet_, protocol, lambda d, a: seen.append(("stun", d)), 1)  # type: ignore[arg-type]
-        assert [type(e) for e in protocol.errors] == [ConnectionRefusedError]  # as asyncio's read reports it
-        sender.sendto(b"\x80after", protocol.transport.get_extra_info("sockname"))
-        protocol.transport.close()
-        _Inlet._drain(inlet_, protocol, lambda d, a: seen.append(("stun", d)), 1)  # type: ignore[arg-type]
-        assert seen == []  # a closing transport is not read
-    finally:
-        sender.close()
-        protocol.transport.close()
+        transport.close()
