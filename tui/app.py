@@ -121,8 +121,9 @@ class ConsoleApp(App[int]):
                 and time.monotonic() - down >= self.offline_alarm):
             self.alerter.raise_alert(("connection", ""), "Konsollen har ingen forbindelse til noden. "
                                      "Nye samtaler kan ikke ringe her. Tjek netværket.", "error")
-        if self.alerter.tick() and self.main is not None:
-            self.main.refresh_status()
+        main = self.shown_main
+        if self.alerter.tick() and main is not None:
+            main.refresh_status()
 
     # ---------------------------------------------------------------- connecting and logging in
 
@@ -217,7 +218,7 @@ class ConsoleApp(App[int]):
         event = message.event
         if self.quitting:
             return
-        main = self.main
+        main = self.shown_main
         if isinstance(event, Connected):
             self.connected, self.down_text = True, ""
             self.down_since_monotonic = None
@@ -279,10 +280,15 @@ class ConsoleApp(App[int]):
         """The centre's short messages for declining a call (the node's defaults if unknown)."""
         return self.state.decline_messages
 
+    @property
+    def shown_main(self) -> MainScreen | None:
+        """The main screen once it is mounted and until it is detached, else None. Before its mount
+        (frames can come first) nothing is drawn on it: its on_mount draws the whole state."""
+        main = self.main
+        return main if main is not None and main.is_attached and main.is_mounted else None
+
     async def _show(self, change: Change) -> None:
-        main, state, cid = self.main, self.state, change.conversation
-        if main is not None and not main.is_attached:
-            main = None  # shutting down
+        main, state, cid = self.shown_main, self.state, change.conversation
         kind = change.kind
         if kind == "queue":
             if state.on_duty:
@@ -402,8 +408,8 @@ class ConsoleApp(App[int]):
             if self.state.active == cid:
                 self.state.active = None
             self.alerter.acknowledge(cid)
-            if self.main is not None and self.main.is_attached:
-                await self.main.remove_conversation(cid)
+            if self.shown_main is not None:
+                await self.shown_main.remove_conversation(cid)
             if conv is not None:
                 self.notify(f"Samtalen med {conv.pseudonym} er ikke længere din.", markup=False)
 

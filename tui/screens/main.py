@@ -85,11 +85,14 @@ class MainScreen(Screen[None]):
                 yield TabbedContent(id="tabs")
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.query_one("#tabs", TabbedContent).display = False
         self.query_one(QueueList).focus()
         self.set_interval(2.0, self._tick)
         self.refresh_all()
+        state = self.console.state  # what came from the node before this screen was mounted
+        for cid in state.open_ids():
+            await self.add_conversation(state.conversations[cid], activate=cid == state.active)
 
     # ---------------------------------------------------------------- rendering
 
