@@ -17,9 +17,6 @@ for the same window, so the run shows whether the load actually got delivered.
     .venv/bin/python bench/sfu.py --scenarios room increment   # any of ratio, room, increment, marginal
     .venv/bin/python bench/sfu.py --scenarios marginal --marginal-subscribers 1 4
     .venv/bin/python bench/sfu.py --scenarios marginal --repeat 5   # five runs and their median
-    .venv/bin/python bench/sfu.py --scenarios loops --repeat 3      # the Room on asyncio against uvloop
-    .venv/bin/python bench/sfu.py --loop asyncio ...                # the forwarder on the standard loop
-    .venv/bin/python bench/sfu.py --scenarios marginal --marginal-audio   # + an audio leg on the Room's side only
     SFU_BENCH_PROFILE=1 .venv/bin/python bench/sfu.py ...      # cProfile (CPU time) of the forwarder
     SFU_BENCH_PROFILE=window .venv/bin/python bench/sfu.py ... # ... of its measured window only
 """
@@ -40,8 +37,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from node import eventloop  # noqa: E402
 
 VIDEO_FPS = 30.0   # the clip's frame rate
 AUDIO_PPS = 50.0   # Opus, 20 ms frames
@@ -390,14 +385,13 @@ async def _worker(conn: Any, port: int, roster: list[dict[str, Any]], clip: str,
 
 
 class Forwarder:
-    def __init__(self, mode: str, loop: str) -> None:
-        self.mode, self.loop = mode, loop
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.sig = Signal()
 
     async def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", self.mode, "--loop", self.loop],
-                                     stdout=subprocess.PIPE)
+        self.proc = subprocess.Popen([sys.executable, __file__, "--serve", self.mode], stdout=subprocess.PIPE)
         assert self.proc.stdout is not None
         self.port = int(await asyncio.get_running_loop().run_in_executor(None, self.proc.stdout.readline))
         await self.sig.connect(self.port)
@@ -416,9 +410,9 @@ async def _recv(conn: Any) -> Any:
 
 async def run_scenario(mode: str, name: str, roster: list[dict[str, Any]], clip: Path, per_process: int,
                        warmup: float, measure: float, video_streams: int, audio_streams: int,
-                       full_receivers: bool, loop: str) -> dict[str, Any]:
+                       full_receivers: bool) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
-    fwd = Forwarder(mode, loop)
+    fwd = Forwarder(mode)
     await fwd.start()
     n_procs = math.ceil(len(roster) / per_process)
     groups = [roster[i::n_procs] for i in range(n_procs)]  # round-robin: publishers spread out
@@ -560,8 +554,6 @@ async def main(args: argparse.Namespace) -> None:
             await increment_scenario(args, clip)
         if "marginal" in args.scenarios:
             await marginal_scenario(args, clip)
-        if "loops" in args.scenarios:
-            await loops_scenario(args, clip)
     print(f"end {time.strftime('%H:%M:%S')}, load average {_loadavg()}", flush=True)
 
 
@@ -577,10 +569,10 @@ def _roster(mode: str, publishers: int, subscribers: int, audio: bool = False) -
 
 
 async def _run(args: argparse.Namespace, clip: Path, mode: str, name: str, roster: list[dict[str, Any]],
-               video_streams: int, audio_streams: int, loop: Optional[str] = None) -> tuple[dict[str, Any], bool]:
+               video_streams: int, audio_streams: int) -> tuple[dict[str, Any], bool]:
     """One measured run with the command line's timing and client settings, printed; (result, delivered)."""
     r = await run_scenario(mode, name, roster, clip, args.per_process, args.warmup, args.measure,
-                           video_streams, audio_streams, args.full_receivers, loop or args.loop)
+                           video_streams, audio_streams, args.full_receivers)
     return r, show(r)
 
 
@@ -608,37 +600,14 @@ async def ratio_scenario(args: argparse.Namespace, clip: Path) -> None:
               flush=True)
 
 
-ROOM = [{"pid": f"c{i}", "video": i < 6, "audio": True} for i in range(10)]  # 6 cameras, 10 microphones
-ROOM_STREAMS = (6 * 5 + 4 * 6, 10 * 9)  # video and audio streams out, max_video 6
-
-
 async def room_scenario(args: argparse.Namespace, clip: Path) -> None:
     """Scenario 2: a 10-person room through the Room alone."""
     print("\n2) 10-person room: 6 cameras (360p) + 10 microphones, everyone subscribes, max_video 6",
           flush=True)
-    room, ok = await _run(args, clip, "rtp", "10-person room", ROOM, *ROOM_STREAMS)
+    roster = [{"pid": f"c{i}", "video": i < 6, "audio": True} for i in range(10)]
+    video_out = 6 * 5 + 4 * 6
+    room, ok = await _run(args, clip, "rtp", "10-person room", roster, video_out, 10 * 9)
     print(f"  => {room['cores']*100:.1f} % of one core (target < 25 %){_valid(ok)}", flush=True)
-
-
-async def loops_scenario(args: argparse.Namespace, clip: Path) -> None:
-    """Scenario 5: the Room on the standard asyncio loop against uvloop (node.eventloop), interleaved
-    --repeat times: one publisher with one subscriber (what a publisher costs, mostly wake-ups) and
-    the 10-person room."""
-    print(f"\n5) event loops: the Room on asyncio against uvloop, interleaved {args.repeat} times", flush=True)
-    cases = {"1x1 video": (_roster("rtp", 1, 1), 1, 0), "10-person room": (ROOM, *ROOM_STREAMS)}
-    cores: dict[tuple[str, str], list[float]] = {}
-    ok = True
-    for _ in range(args.repeat):
-        for case, (roster, video, audio) in cases.items():
-            for loop in ("asyncio", "uvloop"):
-                r, delivered = await _run(args, clip, "rtp", f"{case}, {loop}", roster, video, audio, loop=loop)
-                cores.setdefault((case, loop), []).append(r["cores"])
-                ok = ok and delivered
-    for case in cases:
-        a, u = statistics.median(cores[case, "asyncio"]), statistics.median(cores[case, "uvloop"])
-        print(f"  => {case}: median {a * 100:.2f} % of one core on asyncio, {u * 100:.2f} % on uvloop; ratio "
-              f"{a / u:.2f}x (runs {', '.join(f'{c * 100:.2f}' for c in cores[case, 'asyncio'])} against "
-              f"{', '.join(f'{c * 100:.2f}' for c in cores[case, 'uvloop'])}){_valid(ok)}", flush=True)
 
 
 async def increment_scenario(args: argparse.Namespace, clip: Path) -> None:
@@ -662,18 +631,16 @@ async def increment_scenario(args: argparse.Namespace, clip: Path) -> None:
 async def marginal_scenario(args: argparse.Namespace, clip: Path) -> None:
     """Scenario 4: CPU added per added subscriber, the Room against the transcode relay, in one run.
 
-    One publisher (360p video), S1 then S2 subscribers, the two modes interleaved (rtp S1,
-    transcode S1, rtp S2, transcode S2) so they share the machine's drift. What every run pays
-    regardless of the audience (receiving, decrypting and, for the relay, decoding the publisher)
-    cancels out, leaving the incremental cost per extra viewer that research anchors-webrtc.md 1.5
-    compares (0.059 core per extra 360p viewer re-encoded against ~14 us per forwarded packet).
-    Each added subscriber is one more video stream on both sides, with its own peer connection.
-    The Room goes from S1 to --marginal-rtp-subscribers (default 9) subscribers rather than to S2:
-    what one added stream costs it is so small that 3 more would be lost in this machine's noise,
-    while the relay cannot carry 9 re-encodes on 2 cores. With --marginal-audio the publisher also
-    sends its microphone: the Room then sends each added subscriber an audio leg as well (~50
-    packets/s more), which stays in its figure, while the relay only decodes it once; that ratio
-    is conservative.
+    One publisher (360p video + microphone), S1 then S2 subscribers, the two modes interleaved
+    (rtp S1, transcode S1, rtp S2, transcode S2) so they share the machine's drift. What every run
+    pays regardless of the audience (receiving, decrypting and, for the relay, decoding the
+    publisher; the relay also decodes the unused microphone) cancels out, leaving the incremental
+    cost per extra viewer that research anchors-webrtc.md 1.5 compares (0.059 core per extra 360p
+    viewer re-encoded against ~14 us per forwarded packet). Both modes are divided by the added
+    VIDEO subscriber streams. The Room goes from S1 to --marginal-rtp-subscribers (default 9)
+    subscribers rather than to S2: what one added stream costs it is so small that 3 more would be
+    lost in this machine's noise, while the relay cannot carry 9 re-encodes on 2 cores. The Room also sends each added subscriber the publisher's audio (one
+    more leg, ~50 packets/s), which stays in its figure, so the ratio is conservative.
     """
     s1, s2 = args.marginal_subscribers
     s2_rtp = args.marginal_rtp_subscribers
@@ -691,9 +658,7 @@ async def marginal_scenario(args: argparse.Namespace, clip: Path) -> None:
 async def _marginal_once(args: argparse.Namespace, clip: Path, s1: int, s2: int, s2_rtp: int) -> Optional[float]:
     """One interleaved run of the marginal scenario; its ratio, or None if not measurable or not delivered."""
     top = {"rtp": s2_rtp, "transcode": s2}
-    audio = args.marginal_audio
-    what = "video + audio" if audio else "video"
-    print(f"\n4) marginal cost per added subscriber: 1 publisher (360p {what}) x {s1} and {s2_rtp} subscribers "
+    print(f"\n4) marginal cost per added subscriber: 1 publisher (360p video + audio) x {s1} and {s2_rtp} subscribers "
           f"(Room) / {s1} and {s2} (transcode relay), interleaved, warm-up {args.warmup:.0f} s, measured "
           f"{args.measure:.0f} s", flush=True)
     runs: dict[tuple[str, int], tuple[dict[str, Any], bool]] = {}
@@ -701,8 +666,8 @@ async def _marginal_once(args: argparse.Namespace, clip: Path, s1: int, s2: int,
         for mode in ("rtp", "transcode"):
             m = (s1, top[mode])[step]
             # video streams out: one per subscriber in both modes; audio legs: the Room's only
-            runs[mode, m] = await _run(args, clip, mode, f"1x{m} {what.replace(' ', '')}",
-                                       _roster(mode, 1, m, audio=audio), m, m if mode == "rtp" and audio else 0)
+            runs[mode, m] = await _run(args, clip, mode, f"1x{m} video+audio", _roster(mode, 1, m, audio=True),
+                                       m, m if mode == "rtp" else 0)
     marginal = {mode: (runs[mode, top[mode]][0]["cores"] - runs[mode, s1][0]["cores"]) / (top[mode] - s1)
                 for mode in ("rtp", "transcode")}
     a, b = runs["rtp", s1][0], runs["rtp", s2_rtp][0]
@@ -710,14 +675,13 @@ async def _marginal_once(args: argparse.Namespace, clip: Path, s1: int, s2: int,
                   else "n/a")
     ok = all(ok for _, ok in runs.values())
     print(f"  => marginal CPU per added subscriber stream: "
-          f"rtp {marginal['rtp'] * 1e3:.2f} mcore ({s1} -> {s2_rtp} subscribers; its video leg"
-          f"{' + the audio leg each added subscriber also gets' if audio else ''}, and its own peer connection; "
+          f"rtp {marginal['rtp'] * 1e3:.2f} mcore ({s1} -> {s2_rtp} subscribers; its video leg + the audio leg each "
+          f"added subscriber also gets, and its own peer connection; "
           f"{per_packet} per added forwarded packet, {a['pps']:.0f} -> {b['pps']:.0f} packets/s), "
           f"transcode {marginal['transcode'] * 1e3:.2f} mcore ({s1} -> {s2}; one more VP8 re-encode){_valid(ok)}",
           flush=True)
-    ratio = (f"{marginal['transcode'] / marginal['rtp']:.1f}x (target >= 60x" + ("; the rtp figure includes each "
-             "added subscriber's audio leg, so it is conservative)" if audio else "; one video stream each)")
-             if marginal["rtp"] > 0 else
+    ratio = (f"{marginal['transcode'] / marginal['rtp']:.1f}x (target >= 60x; the rtp figure includes each added "
+             f"subscriber's audio leg, so it is conservative)" if marginal["rtp"] > 0 else
              "not measurable: the Room's added CPU is not above zero, within the noise; raise S2 or --measure "
              "(target >= 60x)")
     print(f"  => ratio (marginal, per added stream) = {ratio}{_valid(ok)}", flush=True)
@@ -727,41 +691,34 @@ async def _marginal_once(args: argparse.Namespace, clip: Path, s1: int, s2: int,
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--serve", choices=["rtp", "transcode"], help=argparse.SUPPRESS)
-    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop",
-                        help="the forwarder's event loop (both modes; the node runs on uvloop by default, "
-                             "node.eventloop); the client workers always run the standard loop")
     parser.add_argument("--publishers", type=int, default=2)
     parser.add_argument("--subscribers", type=int, default=3)
     parser.add_argument("--per-process", type=int, default=3, help="client participants per worker process")
     parser.add_argument("--full-receivers", action="store_true",
                         help="client receivers run aiortc's jitter buffer/NACK/REMB path (frames counted when "
                              "complete) instead of only counting packets and marker bits; costs the clients more")
-    parser.add_argument("--scenarios", nargs="+", choices=["ratio", "room", "increment", "marginal", "loops"],
+    parser.add_argument("--scenarios", nargs="+", choices=["ratio", "room", "increment", "marginal"],
                         default=DEFAULT_SCENARIOS,
                         help="ratio: the Room against the transcode relay (--publishers x --subscribers); "
                              "room: the 10-person room; increment: the Room's CPU per added forwarded packet, "
                              "from --subscribers to three times as many; marginal: CPU per added subscriber, "
-                             "Room and relay, from S1 to S2 subscribers of one publisher; loops: the Room on "
-                             "asyncio against uvloop (--repeat times)")
+                             "Room and relay, from S1 to S2 subscribers of one publisher")
     parser.add_argument("--marginal-subscribers", nargs=2, type=int, default=[1, 4], metavar=("S1", "S2"),
                         help="the two subscriber counts of the marginal scenario (the transcode relay's)")
     parser.add_argument("--marginal-rtp-subscribers", type=int, default=9, metavar="S2",
                         help="the Room's larger subscriber count in the marginal scenario: one added stream costs "
                              "it ~100x less than the relay, so it needs more of them to rise above the noise")
-    parser.add_argument("--marginal-audio", action="store_true",
-                        help="the marginal scenario's publisher also sends its microphone; the Room's added "
-                             "subscribers then get an audio leg too, the relay's do not (a conservative ratio)")
     parser.add_argument("--repeat", type=int, default=1,
-                        help="run the marginal (or loops) scenario this many times and print the median (the "
+                        help="run the marginal scenario this many times and print the ratios' median (the "
                              "Room's increment is small enough that this machine's noise moves it 2x)")
     parser.add_argument("--warmup", type=float, default=6.0)
     parser.add_argument("--measure", type=float, default=15.0)
     a = parser.parse_args()
     if a.serve and os.environ.get("SFU_BENCH_PROFILE") not in (None, "", "window"):
         whole = _cpu_profile()
-        whole.runcall(eventloop.run, lambda: serve(a.serve), a.loop)
+        whole.runcall(asyncio.run, serve(a.serve))
         _print_profile(whole)
     elif a.serve:
-        eventloop.run(lambda: serve(a.serve), a.loop)
+        asyncio.run(serve(a.serve))
     else:
         asyncio.run(main(a))

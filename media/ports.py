@@ -69,14 +69,6 @@ _scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("media_po
 _WRAPPED = "_fristed_port_range_wrapped"
 
 
-def _bind_errno(exc: OSError) -> int | None:
-    """The errno of a failed bind: asyncio raises the bind's own OSError, uvloop an OSError without
-    errno ("could not bind to local_addr ...") raised from it."""
-    if exc.errno is None and isinstance(exc.__cause__, OSError):
-        return exc.__cause__.errno
-    return exc.errno
-
-
 def _wrap(loop: asyncio.AbstractEventLoop) -> None:
     if getattr(loop, _WRAPPED, False):
         return
@@ -95,7 +87,7 @@ def _wrap(loop: asyncio.AbstractEventLoop) -> None:
             try:
                 result = await original(protocol_factory, (host, port, *local_addr[2:]), remote_addr, **kwargs)
             except OSError as exc:
-                if _bind_errno(exc) in (errno.EADDRINUSE, errno.EACCES):
+                if exc.errno in (errno.EADDRINUSE, errno.EACCES):
                     continue
                 raise
             scope.bound.append((host, port))

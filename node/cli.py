@@ -15,7 +15,7 @@ import segno
 
 from crypto.backup import BackupError
 from crypto.storekey import KeyFileError, read_key_file
-from node import __version__, accounts, audit, centre, doctor, eventloop, logs
+from node import __version__, accounts, audit, centre, doctor, logs
 from node.accounts import AccountError
 from node.backup import restore_backup, write_backup
 from node.config import NodeConfig
@@ -65,12 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         passphrase = lambda: chosen  # noqa: E731
     elif not data.initialised():
         passphrase = None  # type: ignore[assignment]
-    try:
-        loop = eventloop.factory(args.event_loop)
-    except (ValueError, RuntimeError) as exc:
-        raise CliError(str(exc)) from None
-    with asyncio.Runner(loop_factory=loop) as runner:
-        runner.run(serve(config, passphrase, announce=lambda line: print(line, flush=True)))
+    asyncio.run(serve(config, passphrase, announce=lambda line: print(line, flush=True)))
     return 0
 
 
@@ -217,10 +212,6 @@ def parser() -> argparse.ArgumentParser:
                    help="UDP ports for media, e.g. 40000-40999 (default: $FRISTED_MEDIA_PORTS, else any)")
     s.add_argument("--public-address", metavar="IP",
                    help="public address that forwards the media ports 1:1 to this node, also advertised")
-    s.add_argument("--event-loop", choices=eventloop.LOOPS,
-                   default=os.environ.get("FRISTED_EVENT_LOOP") or eventloop.DEFAULT,
-                   help="asyncio event loop (default: $FRISTED_EVENT_LOOP, else %(default)s; "
-                        "asyncio is the standard library's, slower per packet)")
     s.add_argument("--log-level", default="INFO")
     s.set_defaults(func=cmd_serve)
 

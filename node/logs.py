@@ -16,7 +16,7 @@ _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 _IPV6_CANDIDATE = re.compile(r"[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f.]*(?:%\w+)?")
 _HEXKEY = re.compile(r"\b[0-9a-fA-F]{32,}\b")
 SAFE_EXTRA = ("event", "route", "method", "status", "ms", "role", "count", "version", "port", "url",
-              "fingerprint", "conversation", "room", "reason", "account", "event_loop")
+              "fingerprint", "conversation", "room", "reason", "account")
 
 
 def _ipv6(match: re.Match[str]) -> str:

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from crypto.ca import TLSFiles, ensure_local_tls, external_tls
 from crypto.storekey import PassphraseSource
-from node import __version__, eventloop, systemd
+from node import __version__, systemd
 from node.app import create_app
 from node.auth import Auth
 from node.call_ws import CALLS
@@ -111,7 +111,6 @@ async def start(config: NodeConfig, passphrase: PassphraseSource | None = None,
         await stack.aclose()
         raise
     log.info("node is up", extra={"event": "ready", "version": __version__, "port": port, "url": url,
-                                  "event_loop": eventloop.current(),
                                   **({"fingerprint": tls.fingerprint} if tls else {})})
     if announce:
         announce(f"fristed {__version__} is running. Open {url}")

@@ -1,10 +1,7 @@
 """Shared fixtures: a real node (real SQLCipher, real TLS from its own CA) on an ephemeral port."""
 from __future__ import annotations
 
-import asyncio
-import os
 import ssl
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -19,15 +16,6 @@ from node.config import NodeConfig
 from node.server import RunningNode, start
 
 PASSWORD = "korrekt hest batteri hæfteklamme"
-
-
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
-    """Every async test runs on the event loop the node runs on (node.eventloop): uvloop, unless
-    FRISTED_TEST_LOOP=asyncio asks for the standard library's (the node's fallback, run by .ci/run too)."""
-    from node import eventloop
-
-    name = os.environ.get("FRISTED_TEST_LOOP", eventloop.DEFAULT)
-    return {name: eventloop.factory(name)}
 
 
 @pytest.fixture

@@ -106,25 +106,12 @@ def test_serve_notifies_systemd_answers_and_stops_gracefully_on_sigterm(
     logs = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert any(entry.get("event") == "http" and entry.get("route") == "/healthz" for entry in logs)
     assert any(entry.get("event") == "stopped" for entry in logs)
-    assert [e.get("event_loop") for e in logs if e.get("event") == "ready"] == ["uvloop"]  # node.eventloop's default
     for entry in logs:  # structured logs never carry an address
         assert "127.0.0.1" not in json.dumps(entry)
     assert data.stat().st_mode & 0o777 == 0o700
     for path in data.rglob("*"):
         if path.is_file() and path.name != "ca.crt" and path.name != "server.crt":
             assert path.stat().st_mode & 0o077 == 0, path
-
-
-def test_serve_runs_on_the_standard_loop_when_asked_and_refuses_an_unknown_one(tmp_path: Path) -> None:
-    node = Served(tmp_path / "data", env={"FRISTED_EVENT_LOOP": "asyncio"})
-    status, _ = node.get("/healthz")
-    code, output = node.stop()
-    assert status == 200 and code == 0
-    logs = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    assert [e.get("event_loop") for e in logs if e.get("event") == "ready"] == ["asyncio"]
-    bad = fristed(tmp_path / "other", "serve", "--event-loop", "trio", check=False)
-    assert bad.returncode == 2 and "invalid choice: 'trio'" in bad.stderr
-    assert not (tmp_path / "other").exists()  # refused before anything was made
 
 
 def test_staff_commands_and_audit(tmp_path: Path) -> None:
