@@ -17,6 +17,7 @@ for the same window, so the run shows whether the load actually got delivered.
     .venv/bin/python bench/sfu.py --scenarios room increment   # any of ratio, room, increment, marginal
     .venv/bin/python bench/sfu.py --scenarios marginal --marginal-subscribers 1 4
     .venv/bin/python bench/sfu.py --scenarios marginal --repeat 5   # five runs and their median
+    .venv/bin/python bench/sfu.py --scenarios marginal --marginal-audio   # + an audio leg on the Room's side only
     SFU_BENCH_PROFILE=1 .venv/bin/python bench/sfu.py ...      # cProfile (CPU time) of the forwarder
     SFU_BENCH_PROFILE=window .venv/bin/python bench/sfu.py ... # ... of its measured window only
 """
@@ -631,16 +632,18 @@ async def increment_scenario(args: argparse.Namespace, clip: Path) -> None:
 async def marginal_scenario(args: argparse.Namespace, clip: Path) -> None:
     """Scenario 4: CPU added per added subscriber, the Room against the transcode relay, in one run.
 
-    One publisher (360p video + microphone), S1 then S2 subscribers, the two modes interleaved
-    (rtp S1, transcode S1, rtp S2, transcode S2) so they share the machine's drift. What every run
-    pays regardless of the audience (receiving, decrypting and, for the relay, decoding the
-    publisher; the relay also decodes the unused microphone) cancels out, leaving the incremental
-    cost per extra viewer that research anchors-webrtc.md 1.5 compares (0.059 core per extra 360p
-    viewer re-encoded against ~14 us per forwarded packet). Both modes are divided by the added
-    VIDEO subscriber streams. The Room goes from S1 to --marginal-rtp-subscribers (default 9)
-    subscribers rather than to S2: what one added stream costs it is so small that 3 more would be
-    lost in this machine's noise, while the relay cannot carry 9 re-encodes on 2 cores. The Room also sends each added subscriber the publisher's audio (one
-    more leg, ~50 packets/s), which stays in its figure, so the ratio is conservative.
+    One publisher (360p video), S1 then S2 subscribers, the two modes interleaved (rtp S1,
+    transcode S1, rtp S2, transcode S2) so they share the machine's drift. What every run pays
+    regardless of the audience (receiving, decrypting and, for the relay, decoding the publisher)
+    cancels out, leaving the incremental cost per extra viewer that research anchors-webrtc.md 1.5
+    compares (0.059 core per extra 360p viewer re-encoded against ~14 us per forwarded packet).
+    Each added subscriber is one more video stream on both sides, with its own peer connection.
+    The Room goes from S1 to --marginal-rtp-subscribers (default 9) subscribers rather than to S2:
+    what one added stream costs it is so small that 3 more would be lost in this machine's noise,
+    while the relay cannot carry 9 re-encodes on 2 cores. With --marginal-audio the publisher also
+    sends its microphone: the Room then sends each added subscriber an audio leg as well (~50
+    packets/s more), which stays in its figure, while the relay only decodes it once; that ratio
+    is conservative.
     """
     s1, s2 = args.marginal_subscribers
     s2_rtp = args.marginal_rtp_subscribers
@@ -658,7 +661,9 @@ async def marginal_scenario(args: argparse.Namespace, clip: Path) -> None:
 async def _marginal_once(args: argparse.Namespace, clip: Path, s1: int, s2: int, s2_rtp: int) -> Optional[float]:
     """One interleaved run of the marginal scenario; its ratio, or None if not measurable or not delivered."""
     top = {"rtp": s2_rtp, "transcode": s2}
-    print(f"\n4) marginal cost per added subscriber: 1 publisher (360p video + audio) x {s1} and {s2_rtp} subscribers "
+    audio = args.marginal_audio
+    what = "video + audio" if audio else "video"
+    print(f"\n4) marginal cost per added subscriber: 1 publisher (360p {what}) x {s1} and {s2_rtp} subscribers "
           f"(Room) / {s1} and {s2} (transcode relay), interleaved, warm-up {args.warmup:.0f} s, measured "
           f"{args.measure:.0f} s", flush=True)
     runs: dict[tuple[str, int], tuple[dict[str, Any], bool]] = {}
@@ -666,8 +671,8 @@ async def _marginal_once(args: argparse.Namespace, clip: Path, s1: int, s2: int,
         for mode in ("rtp", "transcode"):
             m = (s1, top[mode])[step]
             # video streams out: one per subscriber in both modes; audio legs: the Room's only
-            runs[mode, m] = await _run(args, clip, mode, f"1x{m} video+audio", _roster(mode, 1, m, audio=True),
-                                       m, m if mode == "rtp" else 0)
+            runs[mode, m] = await _run(args, clip, mode, f"1x{m} {what.replace(' ', '')}",
+                                       _roster(mode, 1, m, audio=audio), m, m if mode == "rtp" and audio else 0)
     marginal = {mode: (runs[mode, top[mode]][0]["cores"] - runs[mode, s1][0]["cores"]) / (top[mode] - s1)
                 for mode in ("rtp", "transcode")}
     a, b = runs["rtp", s1][0], runs["rtp", s2_rtp][0]
@@ -675,13 +680,14 @@ async def _marginal_once(args: argparse.Namespace, clip: Path, s1: int, s2: int,
                   else "n/a")
     ok = all(ok for _, ok in runs.values())
     print(f"  => marginal CPU per added subscriber stream: "
-          f"rtp {marginal['rtp'] * 1e3:.2f} mcore ({s1} -> {s2_rtp} subscribers; its video leg + the audio leg each "
-          f"added subscriber also gets, and its own peer connection; "
+          f"rtp {marginal['rtp'] * 1e3:.2f} mcore ({s1} -> {s2_rtp} subscribers; its video leg"
+          f"{' + the audio leg each added subscriber also gets' if audio else ''}, and its own peer connection; "
           f"{per_packet} per added forwarded packet, {a['pps']:.0f} -> {b['pps']:.0f} packets/s), "
           f"transcode {marginal['transcode'] * 1e3:.2f} mcore ({s1} -> {s2}; one more VP8 re-encode){_valid(ok)}",
           flush=True)
-    ratio = (f"{marginal['transcode'] / marginal['rtp']:.1f}x (target >= 60x; the rtp figure includes each added "
-             f"subscriber's audio leg, so it is conservative)" if marginal["rtp"] > 0 else
+    ratio = (f"{marginal['transcode'] / marginal['rtp']:.1f}x (target >= 60x" + ("; the rtp figure includes each "
+             "added subscriber's audio leg, so it is conservative)" if audio else "; one video stream each)")
+             if marginal["rtp"] > 0 else
              "not measurable: the Room's added CPU is not above zero, within the noise; raise S2 or --measure "
              "(target >= 60x)")
     print(f"  => ratio (marginal, per added stream) = {ratio}{_valid(ok)}", flush=True)
@@ -708,6 +714,9 @@ if __name__ == "__main__":
     parser.add_argument("--marginal-rtp-subscribers", type=int, default=9, metavar="S2",
                         help="the Room's larger subscriber count in the marginal scenario: one added stream costs "
                              "it ~100x less than the relay, so it needs more of them to rise above the noise")
+    parser.add_argument("--marginal-audio", action="store_true",
+                        help="the marginal scenario's publisher also sends its microphone; the Room's added "
+                             "subscribers then get an audio leg too, the relay's do not (a conservative ratio)")
     parser.add_argument("--repeat", type=int, default=1,
                         help="run the marginal scenario this many times and print the ratios' median (the "
                              "Room's increment is small enough that this machine's noise moves it 2x)")
