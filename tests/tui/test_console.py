@@ -143,3 +143,21 @@ async def test_a_night_shift(node: RunningNode, clock: ManualClock, pins: KnownN
         await until(lambda: not app.is_running, what="the console to quit")
     await lise.close()
     await bo.close()
+
+
+async def test_frames_before_the_main_screen_is_mounted_are_drawn_when_it_is(pins: KnownNodes) -> None:
+    # The node's first frames can be handled before the main screen has mounted its widgets (seen
+    # as NoMatches from the reconnect test). Nothing is drawn on it then; its mount draws it all.
+    app = ConsoleApp("https://127.0.0.1:9", pins=pins, writer=lambda s: None, env={}, alert_repeat=600)
+    async with app.run_test(size=SIZE) as pilot:
+        app.main = MainScreen()
+        pushed = app.push_screen(app.main)  # attached now, mounted later
+        assert app.main.is_attached and not app.main.is_mounted and app.shown_main is None
+        await app.handle_frame({"type": "welcome", "role": "volunteer", "name": "Anna", "version": "1"})
+        await app.handle_frame({"type": "chat.opened", "conversation": "c1", "pseudonym": "Lise", "topic": "Angst",
+                                "risk": False, "messages": [], "notes": [], "role": "owner", "citizen": "connected"})
+        assert app.state.open_ids() == ["c1"]
+        await pushed
+        await until(lambda: app.shown_main is not None, what="the main screen mounted")
+        assert app.main.pane("c1") is not None  # the chat that came first has its tab
+        assert "Lise" in str(app.main.query_one("#mine").render())
