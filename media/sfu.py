@@ -1080,6 +1080,14 @@ class Room:
             self._ticker = asyncio.ensure_future(self._tick())
         return ports.advertise_public(pc.localDescription.sdp, self.public_address)
 
+    def pending_offer(self, pid: str) -> Optional[str]:
+        """The room's offer to `pid` that is still waiting for an answer (as it was sent), or None:
+        for a client that comes back on a new socket after that offer was lost with the old one."""
+        p = self._participants.get(pid)
+        if p is None or not p.offer_pending or p.pc.signalingState != "have-local-offer":
+            return None
+        return ports.advertise_public(p.pc.localDescription.sdp, self.public_address)
+
     async def answer(self, pid: str, answer_sdp: str) -> None:
         p = self.participant(pid)
         if not p.offer_pending:

@@ -31,6 +31,11 @@ TEXT_MAX = 1000
 REASON_MAX = 200
 HOST_ROLES = frozenset({"staff", "admin"})  # may also manage rooms other staff created
 RESUME_GRACE = 10 * 60  # a resume token works this long after its holder left or dropped
+# A participant whose socket drops while their media is connected keeps their place, their media
+# and their name on everyone's roster (marked away) this long: a phone that changes network comes
+# back with room.resume {keep: true} and restarts ICE on the same peer connection, and the others
+# see no one leave and come back. After it, they leave as before (the token still works).
+SEAT_HOLD = 30.0
 DEVICETEST_SECONDS = 120.0  # a device test's loopback room is torn down after this long
 DEVICETEST_PID = "self"     # the pid (msid stream id) the looped-back tracks carry
 # A room's offer to one participant grows by about 1.3 KB for every track that ever came and went,
@@ -62,6 +67,7 @@ class MediaRoom(Protocol):
 
     async def join(self, pid: str, offer_sdp: str) -> str: ...
     async def answer(self, pid: str, answer_sdp: str) -> None: ...
+    def pending_offer(self, pid: str) -> str | None: ...
     async def restart_ice(self, pid: str, offer_sdp: str) -> str: ...
     async def leave(self, pid: str) -> None: ...
     async def close(self) -> None: ...
@@ -124,6 +130,7 @@ class Member:
     mic: bool = True
     media: str = "none"  # "none", "joining" (offer being answered) or "joined"
     resume: str = ""     # digest of the member's resume token
+    hold: asyncio.Task[None] | None = None  # while the socket is gone and the seat is held (SEAT_HOLD)
 
 
 @dataclass
@@ -264,8 +271,12 @@ class RoomService:
             person = lobby.knock(name, camera=camera)
         await self._entered(peer, lobby, person, role)
 
-    async def resume(self, peer: Peer, token: str, camera: bool) -> None:
-        """Come back after a dropped connection with the token from ``room.lobby``/``room.enter``/``room.admitted``."""
+    async def resume(self, peer: Peer, token: str, camera: bool, keep: bool = False) -> None:
+        """Come back after a dropped connection with the token from ``room.lobby``/``room.enter``/``room.admitted``.
+
+        With ``keep`` (the client still has its peer connection), a place whose media is still
+        connected is taken back as it is: same pid, same media, ``"kept": true`` in the reply; the
+        client then restarts ICE. Otherwise the place is entered afresh with a new pid."""
         if peer in self.by_peer:
             raise RoomError("already_in_room", "you are already in a room on this connection; leave it first")
         digest = token_digest(token)
@@ -274,6 +285,9 @@ class RoomService:
             self.passes.pop(digest, None)
             raise RoomError("unknown_resume", "this place has lapsed; open your link again")
         stale = self.members.get(found.pid)
+        if keep and stale is not None and stale.media == "joined" and stale.resume == digest:
+            await self._take_back(peer, stale, found)
+            return
         if stale is not None:  # the old socket has not been noticed gone yet
             stale.resume = ""
             await self._leave(stale)
@@ -291,26 +305,54 @@ class RoomService:
         del self.passes[digest]
         await self._entered(peer, lobby, person, found.role)
 
+    async def _take_back(self, peer: Peer, member: Member, found: Pass) -> None:
+        """The same place, media and pid on a new socket (room.resume with keep)."""
+        lobby = self._lobby(member.room_id)
+        if lobby is None or member.pid not in lobby.people:
+            raise RoomError("unknown_resume", "this place has lapsed; open your link again")
+        if member.hold is not None:
+            member.hold.cancel()
+            member.hold = None
+        old = member.peer
+        if self.by_peer.get(old) is member:  # the old socket has not been noticed gone yet
+            del self.by_peer[old]
+        member.peer = peer
+        self.by_peer[peer] = member
+        del self.passes[member.resume]
+        await self._welcome(peer, member, lobby, found.role, kept=True)
+        media = self.media.get(member.room_id)
+        offer = media.pending_offer(member.pid) if media is not None else None
+        if offer is not None:  # sent while the socket was gone: the client answers it now
+            await peer.send({"type": "room.offer", "sdp": offer})
+        await self._roster_changed(lobby, skip=member)
+
     async def _entered(self, peer: Peer, lobby: Lobby, person: Participant, role: str) -> None:
-        room = lobby.room
-        member = self._add(peer, room.id, person.id)
+        member = self._add(peer, lobby.room.id, person.id)
+        await self._welcome(peer, member, lobby, role)
+        if role != "host" and person.state != "admitted":
+            await self._send(lobby.hosts, {"type": "room.knocking", "room": lobby.room.id, "pid": person.id,
+                                           "name": person.name})
+        await self._roster_changed(lobby, skip=member)
+
+    async def _welcome(self, peer: Peer, member: Member, lobby: Lobby, role: str, kept: bool = False) -> None:
+        """A new resume token for the member, and the reply that lets them in (or into the lobby)."""
+        room, person = lobby.room, lobby.people[member.pid]
         token = new_token()
         member.resume = token_digest(token)
         self.passes[member.resume] = Pass(room.id, role, person.name, person.state == "admitted",
                                           peer.account_id, person.id, None)
+        again = {"kept": True} if kept else {}
         if role == "host":
             await peer.reply({"type": "room.enter", "pid": person.id, "role": "host", "room": _room_info(room),
-                              "roster": self.roster(lobby), "iceServers": self.ice_for(peer), "resume": token})
+                              "roster": self.roster(lobby), "iceServers": self.ice_for(peer), "resume": token,
+                              **again})
         elif person.state == "admitted":
             await peer.reply({"type": "room.admitted", "pid": person.id, "role": person.role,
                               "room": _room_info(room), "camera": person.camera, "roster": self.roster(lobby),
-                              "iceServers": self.ice_for(peer), "resume": token})
+                              "iceServers": self.ice_for(peer), "resume": token, **again})
         else:
             await peer.reply({"type": "room.lobby", "pid": person.id, "room": _room_info(room),
                               "roster": self.roster(lobby), "resume": token})
-            await self._send(lobby.hosts, {"type": "room.knocking", "room": room.id, "pid": person.id,
-                                           "name": person.name})
-        await self._roster_changed(lobby, skip=member)
 
     def _check_not_full(self, invite: str, now: float) -> None:
         try:
@@ -427,7 +469,7 @@ class RoomService:
             if len(sdp) > REJOIN_SDP:  # m-lines of people who left are not recycled: start afresh
                 await member.peer.send({"type": "room.rejoin", "reason": "the session has grown too large"})
                 return
-            await member.peer.send({"type": "room.offer", "sdp": sdp})
+            await member.peer.send({"type": "room.offer", "sdp": sdp})  # lost while away: resent on take-back
         return on_offer
 
     # ---------------------------------------------------------------- device test (loopback)
@@ -523,10 +565,25 @@ class RoomService:
         await peer.reply({"type": "room.left"})
 
     async def disconnected(self, peer: Peer) -> None:
-        """A dropped socket leaves at once: its media leg closes and the roster is updated."""
+        """A dropped socket: a participant whose media is connected keeps their seat for SEAT_HOLD
+        seconds (marked away on the roster); anyone else leaves at once."""
         await self._devicetest_end(peer)
-        member = self.by_peer.get(peer)
-        if member is not None:
+        member = self.by_peer.pop(peer, None)
+        if member is None:
+            return
+        if member.media != "joined" or SEAT_HOLD <= 0:
+            await self._leave(member)
+            return
+        member.hold = asyncio.ensure_future(self._hold(member))
+        lobby = self._lobby(member.room_id)
+        if lobby is not None:
+            await self._roster_changed(lobby, skip=member)
+
+    async def _hold(self, member: Member) -> None:
+        await asyncio.sleep(SEAT_HOLD)
+        member.hold = None
+        if self.members.get(member.pid) is member:
+            log.info("a held seat lapsed", extra={"event": "room_seat_lapsed", "room": member.room_id})
             await self._leave(member)
 
     async def _leave(self, member: Member) -> None:
@@ -556,6 +613,7 @@ class RoomService:
             for entry in roster[key]:
                 member = self.members.get(entry["id"])
                 entry["mic"] = member.mic if member is not None else True
+                entry["away"] = member is not None and member.hold is not None  # seat held after a drop
         return roster
 
     def _lobby(self, room_id: str) -> Lobby | None:
@@ -583,6 +641,9 @@ class RoomService:
         member = self.members.pop(pid, None)
         if member is None:
             return
+        if member.hold is not None and member.hold is not asyncio.current_task():
+            member.hold.cancel()
+        member.hold = None
         if self.by_peer.get(member.peer) is member:
             del self.by_peer[member.peer]
         held = self.passes.get(member.resume)

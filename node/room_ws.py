@@ -26,7 +26,8 @@ message_type("room.knock", ANYONE, invite=Field(str, required=False, max_len=MAX
              room=Field(str, required=False, max_len=64), name=Field(str, required=False, max_len=NAME_MAX),
              camera=Field(bool, required=False))
 message_type("room.resume", ANYONE, resume=Field(str, max_len=128),
-             name=Field(str, required=False, max_len=NAME_MAX), camera=Field(bool, required=False))
+             name=Field(str, required=False, max_len=NAME_MAX), camera=Field(bool, required=False),
+             keep=Field(bool, required=False))
 message_type("room.admit", ANYONE, pid=PID)
 message_type("room.decline", ANYONE, pid=PID, reason=Field(str, required=False, max_len=REASON_MAX))
 message_type("room.remove", ANYONE, pid=PID, reason=Field(str, required=False, max_len=REASON_MAX))
@@ -64,7 +65,7 @@ def install(app: web.Application, service: RoomService | None = None) -> RoomSer
                             camera=d.get("camera", True))
 
     async def resume(peer: Peer, msg: Message) -> None:
-        await service.resume(peer, msg.data["resume"], msg.data.get("camera", True))
+        await service.resume(peer, msg.data["resume"], msg.data.get("camera", True), msg.data.get("keep", False))
 
     async def admit(peer: Peer, msg: Message) -> None:
         await service.admit(peer, msg.data["pid"])

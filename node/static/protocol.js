@@ -884,6 +884,7 @@
       state: state,
       camera: p.camera !== false,
       mic: p.mic !== false,
+      away: p.away === true, // their connection dropped; the node holds their place for a while
     };
   }
 
@@ -1172,6 +1173,16 @@
       if (frame.roster || frame.participants) {
         this._onRoster(frame.roster || frame);
       }
+      if (frame.kept === true && this.pc) { // our place and media, kept while the socket was gone
+        this._restarting = false;
+        global.clearTimeout(this._rejoinTimer);
+        if (this.pc.connectionState === "connected") {
+          this._setMedia("connected");
+        } else {
+          this._restart(0);
+        }
+        return;
+      }
       this._serial(() => this._startPeer());
     }
 
@@ -1451,8 +1462,40 @@
     _onWelcome() {
       if (this._socketLost && (this.state === "inside" || this.state === "waiting")) {
         this._socketLost = false;
-        this._rejoin();
+        if (this.state === "inside" && this.pc && this._resume) {
+          this._takeBack();
+        } else {
+          this._rejoin();
+        }
       }
+    }
+
+    /**
+     * After a lost socket, with the peer connection still here: the same place back (room.resume
+     * with keep). The node holds it for a while (node.room_service.SEAT_HOLD); its reply says
+     * "kept", and _onAdmitted restarts ICE on this connection. Too late, and the reply is a fresh
+     * place with a new peer connection instead.
+     */
+    _takeBack() {
+      if (this._rejoining || this.state === "ended") {
+        return;
+      }
+      this._rejoining = true;
+      const camera = this._join ? this._join.fields.camera !== false : true;
+      this.conn.request({ type: "room.resume", resume: this._resume, keep: true, camera: camera }, 15000,
+                        ["room.admitted", "room.enter", "room.lobby"]).then((reply) => {
+        this._rejoining = false;
+        if (reply === null && this.state !== "ended") {
+          this._rejoin();
+        }
+      }, (err) => {
+        this._rejoining = false;
+        if (err.code === "offline" || err.code === "closed") {
+          this._socketLost = true; // try again on the next welcome
+          return;
+        }
+        this._rejoin(); // the place has lapsed: _rejoin says so (unknown_resume) or gets in afresh
+      });
     }
 
     /**

@@ -46,6 +46,7 @@
       youSuffix: "(dig)",
       hostSuffix: "(vært)",
       waitingTag: "venter",
+      awayTag: "forbinder igen …",
       cameraOffTag: "kamera fra",
       micOffTag: "lyd fra",
       tileCameraOff: "Kamera slukket",
@@ -148,6 +149,7 @@
       youSuffix: "(you)",
       hostSuffix: "(host)",
       waitingTag: "waiting",
+      awayTag: "reconnecting …",
       cameraOffTag: "camera off",
       micOffTag: "sound off",
       tileCameraOff: "Camera off",
@@ -794,6 +796,8 @@
       }
       if (p.state === "waiting") {
         tags.push(t("waitingTag"));
+      } else if (p.away) {
+        tags.push(t("awayTag"));
       } else {
         if (!p.camera) {
           tags.push(t("cameraOffTag"));

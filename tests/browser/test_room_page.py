@@ -218,11 +218,14 @@ async def test_two_browsers_see_each_other_and_switch_to_sound_only(
     await expect(guest.locator("#chat-log")).to_contain_text("Kan du høre mig?")
     await expect(host.locator("#chat-button")).to_contain_text("1 ny")
 
-    # The network drops for a moment: the page says so plainly, then gets back in by itself (the
-    # node's resume token; Bo stays admitted) with a fresh peer connection, and video flows again.
+    # The network drops for a moment: the page says so plainly, then takes its place back by itself
+    # (room.resume with keep: same participant, same peer connection; the node held the seat and
+    # Anna saw Bo as reconnecting, not as gone), and video flows again.
+    bo = next(p.id for p in service.registry.get(room_id).admitted if p.name == "Bo")
+    pcs = await guest.evaluate("() => window.__pcs.length")
     await guest_ctx.set_offline(True)
     await expect(guest.locator("#conn-status")).to_have_text("Forbindelsen er tabt — prøver igen")
-    await guest.wait_for_timeout(2000)
+    await expect(host.locator("#people-list")).to_contain_text("forbinder igen", timeout=MEDIA_TIMEOUT_MS)
     await guest_ctx.set_offline(False)
     await expect(guest.locator("#conn-status")).not_to_have_text("Forbindelsen er tabt — prøver igen",
                                                                  timeout=MEDIA_TIMEOUT_MS)
@@ -230,6 +233,9 @@ async def test_two_browsers_see_each_other_and_switch_to_sound_only(
     await wait_video(guest, ".tile[data-pid] video")
     await wait_video(host, ".tile[data-pid] video")
     await expect(host.locator("#people-list .person")).to_have_count(2)  # no stale Bo left behind
+    await expect(host.locator("#people-list")).not_to_contain_text("forbinder igen")
+    assert [p.id for p in service.registry.get(room_id).admitted if p.name == "Bo"] == [bo]
+    assert await guest.evaluate("() => window.__pcs.length") == pcs  # no new peer connection
 
     # Sound only: Bo's camera stops, Anna's tile for Bo says so, the people list too.
     await guest.get_by_role("button", name="Kun lyd").click()

@@ -207,3 +207,46 @@ async def test_relay_only_client_reaches_the_room_through_coturn(turn_node: Runn
             assert p.peers[anna].frames_from(mette, "video") > 15
         finally:
             await p.close()
+
+
+async def test_a_dropped_socket_keeps_the_seat_and_the_call_goes_on(party: Any, node: RunningNode, clip: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    p: Party = await party()
+    anna = await p.host(clip)
+    sock, lobby = await p.knock("Mette")
+    assert p.host_sock is not None
+    await p.host_sock.send(type="room.admit", pid=lobby["pid"])
+    admitted = await sock.expect("room.admitted", timeout=10)
+    mette = str(lobby["pid"])
+    peer = p.peers[mette] = MediaPeer(sock, admitted["iceServers"], clip=clip)
+    assert (await peer.join())["type"] == "room.answer"
+    await wait_for(p.flowing, 15, "Anna and Mette decoding each other")
+
+    await sock.close()  # Mette's phone changes network: her socket is gone, her peer connection not yet
+    away = await p.host_sock.expect("room.roster", where=lambda f: any(x["away"] for x in f["participants"]))
+    assert [(x["name"], x["away"]) for x in away["participants"]] == [("Anna", False), ("Mette", True)]
+    ole = await p.guest("Ole", clip)  # the room's offer to Mette for Ole's tracks is lost with her socket
+    answered = peer.renegotiations
+
+    back = await room_socket(p.anon, node.port)
+    back.peer, peer.sock = peer, back  # the same peer connection, on the new socket
+    again = await back.request("room.resume", "room.admitted", resume=lobby["resume"], keep=True, camera=True)
+    assert again["type"] == "room.admitted" and again.get("kept") is True and again["pid"] == mette, again
+    await wait_for(lambda: peer.renegotiations > answered, 10, "the lost offer, sent again and answered")
+    await peer.restart_ice()  # what the browser client does next (protocol.js RoomClient._takeBack)
+    await wait_for(p.flowing, 15, "all three decoding each other after the ICE restart")
+    await p.host_sock.expect("room.roster", where=lambda f: [x["away"] for x in f["participants"]] == [False] * 3)
+    media = node.runner.app[ROOMS].media[p.room_id]  # type: ignore[attr-defined]
+    assert media.participants == [anna, mette, ole]  # nobody left the media room on the way
+
+    # not back in time: the seat lapses as a leave; the token then gives a fresh place
+    monkeypatch.setattr("node.room_service.SEAT_HOLD", 0.3)
+    await back.close()
+    await p.host_sock.expect("room.roster", where=lambda f: [x["name"] for x in f["participants"]] == ["Anna", "Ole"])
+    await wait_for(lambda: all(r.ended for r in p.peers[anna].from_(mette, "video")), 5, "Mette's video ending")
+    third = await room_socket(p.anon, node.port)
+    fresh = await third.request("room.resume", "room.admitted", resume=again["resume"], keep=True)
+    assert fresh["type"] == "room.admitted" and "kept" not in fresh and fresh["pid"] != mette, fresh
+    del p.peers[mette]
+    await peer.close()
+    await third.close()
