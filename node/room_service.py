@@ -599,6 +599,10 @@ class RoomService:
 
     async def shutdown(self) -> None:
         """Close every media room (the sockets are closed by the WebSocket layer)."""
+        for member in self.members.values():
+            if member.hold is not None:  # held seats end with the node
+                member.hold.cancel()
+                member.hold = None
         for peer in list(self.devicetests):
             await self._devicetest_end(peer)
         for room_id in list(self.media):
