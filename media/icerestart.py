@@ -55,7 +55,9 @@ def read_restart_offer(offer_sdp: str, current_remote_sdp: str) -> RemoteIce:
 
     Raises ValueError, naming the problem, for anything else: a description that does not parse,
     other m-lines than the session has (a client may not add or remove media this way), ICE
-    parameters that differ between bundled m-lines, or the same username fragment (not a restart).
+    parameters that differ between bundled m-lines, the same username fragment (not a restart),
+    or another DTLS certificate than the session's (another peer connection: someone holding the
+    participant's resume token could otherwise move their media path elsewhere).
     """
     if not isinstance(offer_sdp, str) or len(offer_sdp) > MAX_OFFER:
         raise ValueError("the offer is missing or too large")
@@ -73,6 +75,8 @@ def read_restart_offer(offer_sdp: str, current_remote_sdp: str) -> RemoteIce:
     old = {m.ice.usernameFragment for m in current.media if m.ice is not None}
     if ufrag in old:
         raise ValueError("the offer does not restart ICE (same username fragment)")
+    if _fingerprints(offer) != _fingerprints(current):  # the DTLS session goes on: only its own peer may restart it
+        raise ValueError("the offer's DTLS certificate is not the session's: only the same peer connection can restart ICE")
     candidates: list[Candidate] = []
     for media in offer.media:
         for c in media.ice_candidates:
@@ -115,6 +119,12 @@ def answer_for(offer_sdp: str, local_sdp: str, local: Connection, dtls_role: str
         if ours.dtls is not None:
             ours.dtls.role = role
     return str(desc)
+
+
+def _fingerprints(description: sdp.SessionDescription) -> set[tuple[str, str]]:
+    """The DTLS certificate fingerprints a description names, over all its m-lines."""
+    return {(f.algorithm.lower(), f.value.upper()) for m in description.media if m.dtls is not None
+            for f in m.dtls.fingerprints}
 
 
 def _parse(text: str) -> sdp.SessionDescription:

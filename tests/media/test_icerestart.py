@@ -148,6 +148,11 @@ def test_a_restart_offer_is_read() -> None:
     assert [(c.host, c.port) for c in remote.candidates] == [("192.0.2.9", 50000)]
     with pytest.raises(ValueError, match="too large"):
         read_restart_offer("v=0\r\n" + "a=x\r\n" * 60_000, CURRENT)
+    # another peer connection (another certificate), e.g. someone else holding the resume token
+    other = CURRENT.replace("old1", "new2").replace(":".join(["AB"] * 32), ":".join(["CD"] * 32))
+    with pytest.raises(ValueError, match="DTLS certificate is not the session's"):
+        read_restart_offer(other, CURRENT)
+    assert read_restart_offer(CURRENT.replace("old1", "new2").replace("AB", "ab"), CURRENT).ufrag == "new2"
 
 
 def test_the_answer_keeps_the_codecs_in_effect_in_their_order() -> None:
