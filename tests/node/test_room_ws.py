@@ -337,8 +337,13 @@ async def test_resume_after_a_dropped_connection(node: RunningNode, http: aiohtt
     await guest.close()  # the network drops
     await host.expect("room.roster", where=lambda f: len(f["participants"]) == 1)
     back = await citizen(anon, node.port)
-    again = await back.request("room.resume", "room.admitted", resume=lobby["resume"], name="x", camera=True)
+    bad = await back.request("room.resume", "room.admitted", resume=lobby["resume"], keep="yes")
+    assert bad["code"] == "bad_field", bad  # refused, and the token is not spent
+    # keep asks for the place as it was, but this guest's media never connected: a fresh place
+    again = await back.request("room.resume", "room.admitted", resume=lobby["resume"], name="x", camera=True,
+                               keep=True)
     assert again["type"] == "room.admitted" and again["pid"] != lobby["pid"], again  # no second knock
+    assert "kept" not in again
     assert [p["name"] for p in again["roster"]["participants"]] == ["Anna", "Mette"]
     await host.expect("room.roster", where=lambda f: len(f["participants"]) == 2)
     # a token is good once; a removed guest's token does not bring them back; it lapses
