@@ -20,6 +20,7 @@ for the same window, so the run shows whether the load actually got delivered.
     .venv/bin/python bench/sfu.py --scenarios marginal --marginal-audio   # + an audio leg on the Room's side only
     SFU_BENCH_PROFILE=1 .venv/bin/python bench/sfu.py ...      # cProfile (CPU time) of the forwarder
     SFU_BENCH_PROFILE=window .venv/bin/python bench/sfu.py ... # ... of its measured window only
+    SFU_BENCH_ESTIMATOR=aiortc .venv/bin/python bench/sfu.py ...  # the Room with aiortc's Python REMB estimator (A/B)
 """
 from __future__ import annotations
 
@@ -168,7 +169,11 @@ class _WindowProfile:
 
 
 async def serve(mode: str) -> None:
+    from media import estimator
     from media.sfu import Room
+
+    if os.environ.get("SFU_BENCH_ESTIMATOR") == "aiortc":  # A/B: aiortc's Python estimator, not media._estimator
+        estimator.FAST = False
 
     writers: dict[str, asyncio.StreamWriter] = {}  # pid -> the signalling connection it joined on
 

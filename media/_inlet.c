@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "_estimator.h"
 #include "_outlet.h"
 
 #define MAX_STREAMS 8          /* a participant publishes one audio and one video stream */
@@ -43,6 +44,7 @@
 typedef int (*unprotect_fn)(void *ctx, void *rtp, int *len);
 
 static const outlet_api *outlet;
+static const estimator_api *estimator; /* NULL when media._estimator is not built */
 
 /* attribute and method names, interned once */
 static PyObject *s_enabled, *s_ssrc, *s_newest, *s_packets, *s_outlets, *s_level_seen, *s_last_audio,
@@ -588,11 +590,16 @@ static int handle(Stream *st, const uint8_t *p, Py_ssize_t len, const Header *h)
     double unix_now = clock_seconds(CLOCK_REALTIME);
     if (st->estimator != Py_None && h->abs_time >= 0) {
         long long arrival_ms = (long long)((unix_now + NTP_UNIX_OFFSET) * 1000);
-        PyObject *a = PyLong_FromLongLong(arrival_ms), *b = PyLong_FromLong(h->abs_time),
-                 *c = PyLong_FromSsize_t(h->payload_len + h->padding), *d = PyLong_FromUnsignedLong(h->ssrc);
-        PyObject *remb = (a && b && c && d) ? PyObject_CallMethodObjArgs(st->estimator, s_add, a, b, c, d, NULL)
-                                            : NULL;
-        Py_XDECREF(a); Py_XDECREF(b); Py_XDECREF(c); Py_XDECREF(d);
+        PyObject *remb;
+        if (estimator != NULL && Py_TYPE(st->estimator) == estimator->type) { /* media._estimator's */
+            remb = estimator->add(st->estimator, arrival_ms, (uint32_t)h->abs_time,
+                                  (long long)(h->payload_len + h->padding), h->ssrc);
+        } else { /* aiortc's */
+            PyObject *a = PyLong_FromLongLong(arrival_ms), *b = PyLong_FromLong(h->abs_time),
+                     *c = PyLong_FromSsize_t(h->payload_len + h->padding), *d = PyLong_FromUnsignedLong(h->ssrc);
+            remb = (a && b && c && d) ? PyObject_CallMethodObjArgs(st->estimator, s_add, a, b, c, d, NULL) : NULL;
+            Py_XDECREF(a); Py_XDECREF(b); Py_XDECREF(c); Py_XDECREF(d);
+        }
         if (remb == NULL)
             return -1;
         if (remb != Py_None) { /* a new estimate: media.sfu decides whether to send REMB */
@@ -789,6 +796,15 @@ PyMODINIT_FUNC PyInit__inlet(void) {
     outlet = (const outlet_api *)PyCapsule_Import(OUTLET_API, 0);
     if (outlet == NULL)
         return NULL;
+    PyObject *estimator_module = PyImport_ImportModule("media._estimator");
+    if (estimator_module == NULL) { /* not built: aiortc's estimator is called as a Python object */
+        PyErr_Clear();
+    } else {
+        Py_DECREF(estimator_module);
+        estimator = (const estimator_api *)PyCapsule_Import(ESTIMATOR_API, 0);
+        if (estimator == NULL)
+            return NULL;
+    }
     if (INTERN(s_enabled, "_enabled") || INTERN(s_ssrc, "ssrc") || INTERN(s_newest, "newest") ||
         INTERN(s_packets, "packets") || INTERN(s_outlets, "outlets") || INTERN(s_level_seen, "_level_seen") ||
         INTERN(s_last_audio, "_last_audio") || INTERN(s_last_spoke, "last_spoke") ||

@@ -248,11 +248,12 @@ def implementation() -> str:
 
 
 def warn_if_slow(log: logging.Logger | None = None) -> None:
-    """Say once, at start-up, when the C packet path (this loop, or media.inlet's receive path)
-    is not built."""
-    from media import inlet  # it builds on this module
+    """Say once, at start-up, when the C packet path (this loop, media.inlet's receive path or
+    media.estimator's estimator) is not built."""
+    from media import estimator, inlet  # they build on this module
 
-    missing = [name for name, built in (("media._outlet", FAST), ("media._inlet", inlet.FAST)) if not built]
+    missing = [name for name, built in (("media._outlet", FAST), ("media._inlet", inlet.FAST),
+                                        ("media._estimator", estimator.FAST)) if not built]
     if missing:
         (log or logger).warning(f"the C packet path ({', '.join(missing)}) is not built: rooms cost more CPU; "
                                 "install gcc and python3-dev, then reinstall", extra={"event": "media_slow_path"})

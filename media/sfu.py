@@ -113,7 +113,7 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
-from media import Glare, inlet, outlet, ports
+from media import Glare, estimator, inlet, outlet, ports
 from media import internals as ix
 from media.icerestart import IceRestart, RemoteIce, answer_for, read_restart_offer
 from media.packets import (
@@ -474,7 +474,7 @@ class Publication:
         self._rtx_ssrc: dict[int, int] = ix.get(rx, ix.RX_RTX_SSRC)
         self._streams: dict[int, StreamStatistics] = ix.get(rx, ix.RX_REMOTE_STREAMS)
         self._nack = ix.get(rx, ix.RX_NACK_GENERATOR)
-        self._estimator = ix.get(rx, ix.RX_BITRATE_ESTIMATOR)
+        self._estimator = estimator.adopt(rx)  # REMB: None for audio
         self._rtcp_ssrc: Optional[int] = ix.get(rx, ix.RX_RTCP_SSRC)
         self.ssrc: Optional[int] = None
         self.legs: list[Leg] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from types import SimpleNamespace
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -262,8 +263,8 @@ def test_handling_leaks_no_references(links: tuple[Link, Link]) -> None:
         twin = Twin("video", True, links[0])
         try:
             await twin.start()
-            est = twin.pub._estimator
-            est.add = lambda *args, **kw: (300_000, [SSRC])  # an estimate on every packet: the REMB branch each time
+            # an estimate on every packet: the REMB branch each time
+            twin.pub._estimator = SimpleNamespace(add=lambda *args, **kw: (300_000, [SSRC]))
             twin.pub.on_estimate = lambda remb: None  # type: ignore[method-assign]
             tx, rx, _ = sessions()
             packets = [tx.protect(rtp(i, 90 * i, abs_time=i, marker=i % 2)) for i in range(1, 400)]
