@@ -1,14 +1,16 @@
 """The receive path alone: CPU per received publisher packet, media.sfu's Python path against the C
-receive path (media.inlet), in the same run.
+receive path (media.inlet) with aiortc's REMB estimator and with the C one (media.estimator), in the
+same run.
 
 Each round builds a fresh `Publication` on real aiortc objects (tests/media/twins.py) and feeds
 it SRTP-protected 360p-like VP8 packets (~1,000-byte payloads, two per frame, abs-send-time on
 every packet, as a browser sends them) the way `media.sfu._Inlet` does: unprotect, parse, aiortc's
 receiver statistics, NACK generator and REMB estimator, the history, then the fan-out, here to no
-leg (tests/media/test_inlet.py checks forwarding; bench/sfu.py measures it). Rounds alternate
-Python / C so both see the same machine; the figure is the median round. CPU is process time.
+leg (tests/media/test_inlet.py checks forwarding; bench/sfu.py measures it). The Python path
+runs aiortc's estimator, as a node without the C extensions does. Rounds alternate the three so
+all see the same machine; the figure is the median round. CPU is process time.
 
-    .venv/bin/python bench/inlet.py                 # 5 rounds of 20,000 packets each way
+    .venv/bin/python bench/inlet.py                 # 5 rounds of 20,000 packets each of the three ways
     .venv/bin/python bench/inlet.py --packets 50000 --rounds 7
 """
 from __future__ import annotations
@@ -22,7 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from media import inlet
+from aiortc.rate import RemoteBitrateEstimator
+
+from media import estimator, inlet
 from tests.media.twins import Twin, make_link, rtp, sessions
 
 
@@ -37,16 +41,18 @@ def packets(n: int) -> list[bytes]:
     return out
 
 
-async def one_round(fast: bool, data: list[bytes]) -> float:
+WAYS = {"Python": (False, False), "C, aiortc's estimator": (True, False), "C, C estimator": (True, True)}
+
+
+async def one_round(fast: bool, c_estimator: bool, data: list[bytes]) -> float:
     """CPU seconds per packet for one fresh publication fed every packet once."""
     link = make_link()
     twin = Twin("video", fast, link)
     try:
         await twin.start()
         twin.pub.outlets = []  # the receive path only
-        est = twin.pub._estimator
-        if est is not None:  # drop the test twin's recording wrapper: aiortc's own estimator
-            del est.add
+        # without the test twin's recording wrapper
+        twin.pub._estimator = estimator.new() if c_estimator else RemoteBitrateEstimator()
         tx, rx, _ = sessions()
         protected = [tx.protect(d) for d in data]
         start = time.process_time()
@@ -64,18 +70,20 @@ async def one_round(fast: bool, data: list[bytes]) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
-    if not inlet.FAST:
-        raise SystemExit("media._inlet is not built: install gcc and python3-dev, then `pip install -e .`")
+    if not (inlet.FAST and estimator.FAST):
+        raise SystemExit("media._inlet or media._estimator is not built: install gcc and python3-dev, then "
+                         "`pip install -e .`")
     data = packets(args.packets)
-    results: dict[bool, list[float]] = {False: [], True: []}
+    results: dict[str, list[float]] = {way: [] for way in WAYS}
     for r in range(args.rounds):
-        for fast in (False, True):
-            results[fast].append(await one_round(fast, data))
-        print(f"round {r + 1}: Python {results[False][-1] * 1e6:.1f} us, C {results[True][-1] * 1e6:.1f} us per packet",
+        for way, (fast, c_estimator) in WAYS.items():
+            results[way].append(await one_round(fast, c_estimator, data))
+        print(f"round {r + 1}: " + ", ".join(f"{way} {results[way][-1] * 1e6:.1f} us" for way in WAYS) + " per packet",
               flush=True)
-    py, c = statistics.median(results[False]), statistics.median(results[True])
-    print(f"=> receive path per packet (median of {args.rounds} rounds of {args.packets}): Python {py * 1e6:.1f} us, "
-          f"C {c * 1e6:.1f} us; the C path costs {c / py * 100:.0f} % of the Python path ({py / c:.1f}x less)")
+    median = {way: statistics.median(got) for way, got in results.items()}
+    py = median["Python"]
+    print(f"=> receive path per packet (median of {args.rounds} rounds of {args.packets}): "
+          + "; ".join(f"{way} {m * 1e6:.1f} us ({py / m:.1f}x less than Python)" for way, m in median.items()))
 
 
 if __name__ == "__main__":

@@ -279,3 +279,15 @@ def test_handling_leaks_no_references(links: tuple[Link, Link]) -> None:
             twin.close()
 
     asyncio.run(go())
+
+
+def test_the_receive_path_benchmark_runs_on_these_twins() -> None:
+    # bench/inlet.py builds on tests/media/twins.py; a change there must not break it unnoticed
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, str(root / "bench" / "inlet.py"), "--packets", "300", "--rounds", "1"],
+                          capture_output=True, text=True, timeout=120, cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert "C, C estimator" in done.stdout and "x less than Python" in done.stdout
