@@ -4,7 +4,8 @@
 unprotects, parses and handles every packet in Python (`Publication.on_rtp`). With it, the
 `Inlet` here unprotects and parses in C, and a packet of a registered `Stream` (a publisher's
 media SSRC, a payload type of a media codec) is handled there entirely: aiortc's receiver
-statistics (RR) and NACK generator, the REMB estimator (called, it is aiortc's), the publication's
+statistics (RR) and NACK generator, the REMB estimator (media.estimator's, called through its C
+capsule; aiortc's, as a Python object, where that is not built), the publication's
 history, newest packet and speaking time, and the fan-out to the legs (media._outlet's loop).
 Anything else (the first packets of a stream, RTX, a payload type it was not told about, a
 restarted stream, a header it does not read the way aiortc does) comes back unprotected for the
