@@ -35,6 +35,9 @@
 #define FEEDBACK_INTERVAL_MS 500
 #define RTT_MS 200
 #define MAX_SSRCS 64
+/* arrival times are NTP milliseconds (~2^42 now): below 2^44 no product in the rate control can
+ * overflow a long long (a gap of 2^44 ms times at most 32,000 bit/s per ms) */
+#define MAX_ARRIVAL_MS (1LL << 44)
 
 enum { NORMAL = 0, UNDERUSING = 1, OVERUSING = 2 };   /* aiortc's BandwidthUsage */
 enum { HOLD = 0, INCREASE = 1, DECREASE = 2 };        /* aiortc's RateControlState */
@@ -380,7 +383,8 @@ static int rate_control_update(Estimator *e, int usage, int has_throughput, long
             long long increase;
             if (near_max_rate_increase(e, &increase) < 0)
                 return -1;
-            new_bitrate += (long long)((double)((now_ms - e->last_change_ms) * increase) / 1000);
+            /* Python: int(a / 1000), a exact and |a / 1000| < 2^50, so the same as C's division */
+            new_bitrate += (now_ms - e->last_change_ms) * increase / 1000;
         } else {
             double alpha = 1.08;
             if (e->has_last_change) {
@@ -536,7 +540,7 @@ static PyObject *estimator_add(PyObject *self, PyObject *args, PyObject *kwds) {
         PyErr_SetString(PyExc_ValueError, "payload_size is out of range");
         return NULL;
     }
-    if (arrival_time_ms < 0 || arrival_time_ms > (1LL << 52)) {
+    if (arrival_time_ms < 0 || arrival_time_ms >= MAX_ARRIVAL_MS) {
         PyErr_SetString(PyExc_ValueError, "arrival_time_ms is out of range");
         return NULL;
     }
