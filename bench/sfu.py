@@ -600,9 +600,9 @@ async def ratio_scenario(args: argparse.Namespace, clip: Path) -> None:
                                                 out[mode], 0)
     ratio = (results["transcode"]["cores"] / out["transcode"]) / (results["rtp"]["cores"] / out["rtp"])
     print(f"  => all-in, forwarding is {ratio:.1f}x cheaper per forwarded stream than decode/re-encode "
-          f"(each side's whole CPU, fixed costs included, divided by its streams; the 60x target is the cost "
-          f"per added stream, scenario 4, as research section 1.5 derives its 60-80x; its own all-in "
-          f"figures were 20-47x){_valid(all(valid.values()))}", flush=True)
+          f"(target >= 60x; each side's whole CPU, fixed costs included, divided by its streams. Scenario 4 "
+          f"prints the cost per added stream, the measure research section 1.5 derives its 60-80x from; its "
+          f"own all-in figures were 20-47x){_valid(all(valid.values()))}", flush=True)
     if valid["rtp"] and not valid["transcode"]:
         print("     (the relay delivered less than the full rate, so its cost and the ratio are understated)",
               flush=True)
