@@ -327,6 +327,27 @@ static int near_max_rate_increase(Estimator *e, long long *increase) {
     return 0;
 }
 
+/* Python's int(elapsed * increase / 1000): the true division rounds the exact quotient to a
+ * double, then int() truncates. Below 2^53 the product is exact as a double, so C's double division
+ * rounds the same way; above it (a gap of centuries at ~32 kbit/s per ms) Python's own division
+ * is used. |elapsed| < 2^44 and increase <= 32,000, so the product fits a long long. */
+static int additive_increase(long long elapsed_ms, long long increase, long long *grow) {
+    long long a = elapsed_ms * increase;
+    if (a > -(1LL << 53) && a < (1LL << 53)) {
+        *grow = (long long)((double)a / 1000);
+        return 0;
+    }
+    PyObject *num = PyLong_FromLongLong(a), *den = PyLong_FromLong(1000);
+    PyObject *q = (num && den) ? PyNumber_TrueDivide(num, den) : NULL;
+    Py_XDECREF(num);
+    Py_XDECREF(den);
+    if (q == NULL)
+        return -1;
+    *grow = (long long)PyFloat_AS_DOUBLE(q);
+    Py_DECREF(q);
+    return 0;
+}
+
 static void update_max_throughput_estimate(Estimator *e, double kbps) {
     const double alpha = 0.05;
     if (!e->has_avg_max) {
@@ -383,8 +404,10 @@ static int rate_control_update(Estimator *e, int usage, int has_throughput, long
             long long increase;
             if (near_max_rate_increase(e, &increase) < 0)
                 return -1;
-            /* Python: int(a / 1000), a exact and |a / 1000| < 2^50, so the same as C's division */
-            new_bitrate += (now_ms - e->last_change_ms) * increase / 1000;
+            long long grow;
+            if (additive_increase(now_ms - e->last_change_ms, increase, &grow) < 0)
+                return -1;
+            new_bitrate += grow;
         } else {
             double alpha = 1.08;
             if (e->has_last_change) {
@@ -449,7 +472,7 @@ static PyObject *estimator_add_c(PyObject *self, long long arrival_time_ms, uint
                                  long long payload_size, uint32_t ssrc) {
     Estimator *e = (Estimator *)self;
     uint32_t timestamp = abs_send_time << 8;
-    long long rate;
+    long long rate = 0;
     note_ssrc(e, ssrc);
     if (rate_rate(e, arrival_time_ms, &rate)) {
         e->rate_initialized = 1;
@@ -490,35 +513,18 @@ static int estimator_init(Estimator *e, PyObject *args, PyObject *kwds) {
     static char *names[] = {NULL};
     if (!PyArg_ParseTupleAndKeywords(args, kwds, ":Estimator", names))
         return -1;
-    rate_reset(e);
+    /* aiortc's initial values; every other field starts at zero (flags: "None" / False) */
+    memset((char *)e + sizeof(PyObject), 0, sizeof(Estimator) - sizeof(PyObject));
     e->rate_initialized = 1;
-    e->has_current = e->has_previous = 0;
     e->E[0][0] = 100.0;
-    e->E[0][1] = e->E[1][0] = 0.0;
     e->E[1][1] = 0.1;
-    e->num_of_deltas = 0;
-    e->offset = e->previous_offset = 0.0;
     e->slope = 1.0 / 64;
-    e->hist_len = e->hist_start = 0;
-    e->avg_noise = 0.0;
     e->var_noise = 50.0;
-    e->hypothesis = NORMAL;
-    e->has_detector_update = 0;
-    e->overuse_counter = 0;
-    e->has_overuse_time = 0;
-    e->detector_previous_offset = 0.0;
     e->threshold = 12.5;
-    e->has_avg_max = 0;
     e->var_max_kbps = 0.4;
-    e->current_bitrate = 30000000;
-    e->current_initialized = 0;
-    e->has_first_throughput = 0;
-    e->has_last_change = 0;
-    e->near_max = 0;
-    e->latest_throughput = 30000000;
+    e->current_bitrate = e->latest_throughput = 30000000;
+    e->hypothesis = NORMAL; /* 0, as HOLD below: named for the reader */
     e->state = HOLD;
-    e->has_last_update = 0;
-    e->nssrcs = 0;
     return 0;
 }
 

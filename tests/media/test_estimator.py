@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -212,15 +211,6 @@ def test_a_video_receiver_gets_our_estimator_and_an_audio_receiver_none() -> Non
                 link.rx.close()
 
     asyncio.run(go())
-
-
-@pytest.fixture
-def links() -> Iterator[tuple[Link, Link]]:
-    pair = (make_link(), make_link())
-    yield pair
-    for link in pair:
-        link.tx.close()
-        link.rx.close()
 
 
 def test_the_c_receive_path_feeds_the_estimator_directly(links: tuple[Link, Link]) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Sequence
 from types import SimpleNamespace
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pylibsrtp
@@ -25,22 +25,13 @@ from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
 
 from media import inlet, outlet
-from tests.media.twins import MID_EXTENSION, SSRC, Link, Twin, make_link, rtp, sessions
+from tests.media.twins import MID_EXTENSION, SSRC, Link, Twin, rtp, sessions
 
 
 def test_the_c_receive_path_is_built() -> None:
     # .ci/run installs gcc and Python's headers; without them the Python path does it all, slower
     assert inlet.FAST, "media._inlet is not built: install gcc and python3-dev, then `pip install -e .` again"
     assert inlet.available()
-
-
-@pytest.fixture
-def links() -> Iterator[tuple[Link, Link]]:
-    pair = (make_link(), make_link())
-    yield pair
-    for link in pair:
-        link.tx.close()
-        link.rx.close()
 
 
 def protect(session: pylibsrtp.Session, data: bytes) -> bytes:
