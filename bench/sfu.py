@@ -17,6 +17,7 @@ for the same window, so the run shows whether the load actually got delivered.
     .venv/bin/python bench/sfu.py --scenarios room increment   # any of ratio, room, increment, marginal
     .venv/bin/python bench/sfu.py --scenarios marginal --marginal-subscribers 1 4
     .venv/bin/python bench/sfu.py --scenarios marginal --repeat 5   # five runs and their median
+    .venv/bin/python bench/sfu.py --scenarios ratio --repeat 5      # the all-in ratio five times, and its median
     .venv/bin/python bench/sfu.py --scenarios marginal --marginal-audio   # + an audio leg on the Room's side only
     SFU_BENCH_PROFILE=1 .venv/bin/python bench/sfu.py ...      # cProfile (CPU time) of the forwarder
     SFU_BENCH_PROFILE=window .venv/bin/python bench/sfu.py ... # ... of its measured window only
@@ -586,12 +587,27 @@ def _valid(ok: bool) -> str:
     return "" if ok else "  [NOT VALID: load not fully delivered]"
 
 
+def _summarise(ratios: list[Optional[float]]) -> None:
+    """After --repeat N runs: the ratios that counted, their median and how many reached 60x."""
+    if len(ratios) > 1:
+        got = sorted(r for r in ratios if r is not None)
+        print(f"  => over {len(ratios)} runs: ratio {', '.join(f'{r:.1f}x' for r in got)}; median "
+              f"{statistics.median(got) if got else float('nan'):.1f}x; {sum(r >= 60 for r in got)} of {len(ratios)} "
+              f"at >= 60x", flush=True)
+
+
 async def ratio_scenario(args: argparse.Namespace, clip: Path) -> None:
     """Scenario 1: the Room against the transcode relay for the same publishers and subscribers."""
     k, m = args.publishers, args.subscribers
     print(f"\n1) {k} video publishers x {m} subscribers ({k*m} video streams to subscribers; the Room also "
           f"forwards the publishers' video to each other, {k*(k-1)} more), "
           f"warm-up {args.warmup:.0f} s, measured {args.measure:.0f} s", flush=True)
+    _summarise([await _ratio_once(args, clip) for _ in range(args.repeat)])
+
+
+async def _ratio_once(args: argparse.Namespace, clip: Path) -> Optional[float]:
+    """One run of scenario 1; the all-in ratio, or None if the load was not delivered."""
+    k, m = args.publishers, args.subscribers
     results, valid, out = {}, {}, {}
     for mode in ("rtp", "transcode"):
         # the Room also forwards each publisher's video to the other publishers; the relay does not
@@ -606,6 +622,7 @@ async def ratio_scenario(args: argparse.Namespace, clip: Path) -> None:
     if valid["rtp"] and not valid["transcode"]:
         print("     (the relay delivered less than the full rate, so its cost and the ratio are understated)",
               flush=True)
+    return ratio if all(valid.values()) else None
 
 
 async def room_scenario(args: argparse.Namespace, clip: Path) -> None:
@@ -657,12 +674,7 @@ async def marginal_scenario(args: argparse.Namespace, clip: Path) -> None:
     if not 0 <= s1 < s2 or not s1 < s2_rtp:
         raise SystemExit(f"--marginal-subscribers needs S1 < S2 and S1 < --marginal-rtp-subscribers, got "
                          f"{s1} {s2} {s2_rtp}")
-    ratios = [await _marginal_once(args, clip, s1, s2, s2_rtp) for _ in range(args.repeat)]
-    if args.repeat > 1:
-        got = sorted(r for r in ratios if r is not None)
-        print(f"  => over {args.repeat} runs: ratio {', '.join(f'{r:.1f}x' for r in got)}; median "
-              f"{statistics.median(got) if got else float('nan'):.1f}x; {sum(r >= 60 for r in got)} of {args.repeat} "
-              f"at >= 60x", flush=True)
+    _summarise([await _marginal_once(args, clip, s1, s2, s2_rtp) for _ in range(args.repeat)])
 
 
 async def _marginal_once(args: argparse.Namespace, clip: Path, s1: int, s2: int, s2_rtp: int) -> Optional[float]:
@@ -725,8 +737,8 @@ if __name__ == "__main__":
                         help="the marginal scenario's publisher also sends its microphone; the Room's added "
                              "subscribers then get an audio leg too, the relay's do not (a conservative ratio)")
     parser.add_argument("--repeat", type=int, default=1,
-                        help="run the marginal scenario this many times and print the ratios' median (the "
-                             "Room's increment is small enough that this machine's noise moves it 2x)")
+                        help="run the ratio and marginal scenarios this many times each and print each one's "
+                             "median (the Room's cost is small enough that this machine's noise moves it 1.5-2x)")
     parser.add_argument("--warmup", type=float, default=6.0)
     parser.add_argument("--measure", type=float, default=15.0)
     a = parser.parse_args()
