@@ -54,8 +54,9 @@ Interface for the node (signalling is the node's business; this module never imp
   from subscribers is relayed to the publisher at most once per `keyframe_interval` seconds per
   publisher stream (a request inside the window is sent when the window ends, never dropped); a
   leg that starts or resumes waits for a keyframe and asks for one. Receiver reports: aiortc's
-  receiver sends RR (and REMB, at most once a second unless the estimate falls by 3 %) to each
-  publisher from the statistics this hook keeps; each
+  receiver sends RR to each publisher from the statistics this hook keeps, and REMB from aiortc's
+  estimator (media.estimator's C port of it where built) at most once a second unless the estimate
+  falls by 3 %; each
   subscriber leg's sender sends SR with the forwarded counts and timestamps and takes the
   subscriber's RR into its stats.
 - Bandwidth: each subscriber's own REMB is kept on its leg, and the REMB sent to a publisher is
