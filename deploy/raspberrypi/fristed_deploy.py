@@ -188,7 +188,8 @@ class Settings:
 # --- releases -------------------------------------------------------------------------------------
 
 SOURCE_SUFFIX = ".tar.gz"
-# what pip needs on the box to build a source archive's C extensions (media/_outlet.c, media/_inlet.c)
+# what pip needs on the box to build a source archive's C extensions (media/_outlet.c, media/_inlet.c,
+# media/_estimator.c)
 BUILD_PACKAGES = ["gcc", "libc6-dev", "python3-dev"]
 
 

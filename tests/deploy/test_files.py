@@ -408,11 +408,13 @@ def test_a_source_archive_release_is_named_and_built_on_the_box() -> None:
 
 
 def test_the_source_archive_carries_the_c_packet_path(tmp_path: Path) -> None:
-    # the box builds media._outlet and media._inlet from it: every source and header must be inside
+    # the box builds media._outlet, media._inlet and media._estimator from it: every source and header
+    # must be inside
     repo = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "setup.py", "-q", "sdist", "-d", str(tmp_path)], cwd=repo, check=True,
                    capture_output=True)
     archive = next(tmp_path.glob("fristed-*.tar.gz"))
     with tarfile.open(archive) as tar:
         names = {Path(n).relative_to(Path(n).parts[0]).as_posix() for n in tar.getnames() if "/" in n}
-    assert {"media/_outlet.c", "media/_outlet.h", "media/_inlet.c", "setup.py"} <= names
+    assert {"media/_outlet.c", "media/_outlet.h", "media/_inlet.c", "media/_estimator.c", "media/_estimator.h",
+            "setup.py"} <= names

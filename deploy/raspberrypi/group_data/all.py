@@ -6,7 +6,7 @@ Each name here is a field of fristed_deploy.Settings; leave a line out to take t
 # --- which fristed to install -----------------------------------------------------------------
 # The release to install, relative to this directory or absolute. For a Raspberry Pi, the source
 # archive (python3 -m pip install build && python3 -m build --sdist): the box then builds fristed's
-# C forwarding loop itself (the deploy installs gcc and python3-dev for it). A wheel from
+# C packet path itself (the deploy installs gcc and python3-dev for it). A wheel from
 # `python3 -m pip wheel --no-deps -w dist .` only fits boxes of the same kind as the machine that
 # built it. Leave it None to install fristed_version from PyPI.
 fristed_wheel = None
