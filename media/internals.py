@@ -96,6 +96,10 @@ INLET_SOURCE = {
                           "self.truncate()"),
     "NackGenerator.truncate": ("min_seq = uint16_add(self.max_seq, -RTP_HISTORY_SIZE)",),
 }
+# --- aiortc's RemoteBitrateEstimator, where media._estimator is not built (media.estimator) ----
+EST_RATE_COUNTER = "incoming_bitrate"  # its RateCounter, replaced by media.estimator._RateCounter
+RATE_COUNTER_ATTRS = ("_window_size", "_scale", "_origin_ms", "_origin_index")
+RATE_COUNTER_SOURCE = ("new_origin_ms = now_ms - self._window_size + 1", "self._origin_ms += 1")
 SRTP_BUFFER = 1500  # pylibsrtp.Session's buffer: longer packets are refused, so media/_inlet.c refuses them too
 
 SRTP_CONTEXT = "_srtp"  # cffi `srtp_t *` of a pylibsrtp.Session; [0] is the libsrtp context
@@ -307,6 +311,16 @@ def _source_problems() -> list[str]:
                                            method))
         found += [f"{name} no longer contains {n!r}: media/_inlet.c keeps its state as it did" for n in needles
                   if n not in source]
+    from aiortc.rate import RateCounter, RemoteBitrateEstimator
+
+    found += [f"RateCounter._erase_old no longer contains {n!r}: media.estimator._RateCounter skips that walk"
+              for n in RATE_COUNTER_SOURCE if n not in inspect.getsource(RateCounter._erase_old)]
+    counter = getattr(RemoteBitrateEstimator(), EST_RATE_COUNTER, None)
+    if type(counter) is not RateCounter:
+        found.append(f"RemoteBitrateEstimator.{EST_RATE_COUNTER} is no longer a RateCounter")
+    else:
+        counter.add(1, 0)
+        found += [f"RateCounter has no attribute {a}" for a in RATE_COUNTER_ATTRS if not hasattr(counter, a)]
     if getattr(rtp, "RTP_HISTORY_SIZE", None) != NACK_WINDOW:
         found.append(f"aiortc.rtp.RTP_HISTORY_SIZE is not {NACK_WINDOW}: media/_inlet.c's NACK window")
     stats, nack, ext_map = StreamStatistics(90000), NackGenerator(), rtp.HeaderExtensionsMap()

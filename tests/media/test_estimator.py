@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import Any
 
 import pytest
@@ -238,10 +239,65 @@ def test_the_c_receive_path_feeds_the_estimator_directly(links: tuple[Link, Link
     asyncio.run(go())
 
 
+def counter_state(est: RemoteBitrateEstimator) -> tuple[Any, ...]:
+    c = est.incoming_bitrate
+    return (c._origin_ms, c._origin_index, c._total.count, c._total.value,
+            [(b.count, b.value) for b in c._buckets])
+
+
+def compare_fallback(packets: list[tuple[int, int, int, int]]) -> None:
+    """The fallback (aiortc's estimator with media.estimator's rate counter) against aiortc's own."""
+    ours, ref = estimator.aiortcs(), RemoteBitrateEstimator()
+    for i, packet in enumerate(packets):
+        assert outcome(ours, packet) == outcome(ref, packet), f"packet {i} {packet}"
+        assert aiortc_state(ours) == aiortc_state(ref), f"state after packet {i} {packet}"
+    assert counter_state(ours) == counter_state(ref)
+
+
+@given(st.lists(packet_steps, max_size=200))
+@settings(max_examples=60, deadline=None)
+def test_the_fallback_gives_aiortcs_answers(steps: list[tuple[int, int, int, int]]) -> None:
+    arrival, clock, packets = NTP_MS, 0, []
+    for gap, step, size, which in steps:
+        arrival += gap
+        clock = (clock + step) & 0xFFFFFF
+        packets.append((arrival, clock, size, (SSRC, 1, 0xFFFFFFFF)[which]))
+    compare_fallback(packets)
+
+
+@given(st.lists(st.tuples(st.integers(0, 1500), st.one_of(st.integers(0, 30), st.integers(900, 5000))), max_size=60))
+@settings(max_examples=100, deadline=None)
+def test_the_fallbacks_rate_counter_ends_where_aiortcs_does(steps: list[tuple[int, int]]) -> None:
+    from aiortc.rate import RateCounter
+
+    ours, ref = estimator._RateCounter(1000, 8000), RateCounter(1000, 8000)
+    now = NTP_MS
+    for value, gap in steps:
+        now += gap
+        for counter in (ours, ref):
+            counter.add(value, now)
+        assert ours.rate(now + gap // 2) == ref.rate(now + gap // 2)
+        assert (ours._origin_ms, ours._origin_index, [(b.count, b.value) for b in ours._buckets]) == \
+            (ref._origin_ms, ref._origin_index, [(b.count, b.value) for b in ref._buckets])
+
+
+def test_the_fallback_takes_a_camera_pause_at_once() -> None:
+    before = camera(4)
+    after = [(t + 600_000, a, size, ssrc) for t, a, size, ssrc in camera(1, start=before[-1][0] + 33)]
+    compare_fallback(before + after)  # aiortc's own walks the ten minutes, once, here
+    est = estimator.aiortcs()
+    for packet in before:
+        outcome(est, packet)
+    start = time.process_time()
+    outcome(est, (before[-1][0] + 100_000_000, 0, 1000, SSRC))  # 28 hours later: aiortc's own takes ~25 s
+    assert time.process_time() - start < 1.0
+
+
 def test_without_the_c_estimator_the_node_says_so_and_uses_aiortcs(monkeypatch: pytest.MonkeyPatch,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(estimator, "FAST", False)
-    assert isinstance(estimator.new(), RemoteBitrateEstimator)
+    fallback = estimator.new()
+    assert isinstance(fallback, RemoteBitrateEstimator) and type(fallback.incoming_bitrate).__name__ == "_RateCounter"
     with caplog.at_level("WARNING", logger="media.outlet"):
         outlet.warn_if_slow()
     assert [r.event for r in caplog.records] == ["media_slow_path"]  # type: ignore[attr-defined]
