@@ -33,6 +33,7 @@ RX_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"  # dict[rtx ssrc, media ssrc]
 RX_NACK_GENERATOR = "_RTCRtpReceiver__nack_generator"  # NackGenerator | None (audio)
 RX_REMOTE_STREAMS = "_RTCRtpReceiver__remote_streams"  # dict[ssrc, StreamStatistics] -> RR
 RX_RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"  # our SSRC for RTCP feedback, None until set
+RX_SET_RTCP_SSRC = "_set_rtcp_ssrc"  # method (ssrc): the RTCP SSRC aiortc gives a transceiver's receiver
 RX_BITRATE_ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"  # REMB, None for audio
 RX_STOP_DECODER = "_RTCRtpReceiver__stop_decoder"  # method: end the decoder thread
 RX_DECODER_THREAD = "_RTCRtpReceiver__decoder_thread"  # threading.Thread | None
@@ -153,6 +154,7 @@ TRANSCEIVER_CODECS = "_codecs"  # negotiated codecs, set by setRemoteDescription
 # negotiated header extensions, set by setRemoteDescription. RTCPeerConnection.createOffer resets
 # both to aiortc's defaults; media.sfu puts the negotiated ones back (and reads/writes both)
 TRANSCEIVER_HEADER_EXTENSIONS = "_headerExtensions"
+TRANSCEIVER_SENDER = "_RTCRtpTransceiver__sender"  # its sender (read-only property): replaced to recycle an m-line
 TRANSCEIVER_GET_MLINE_INDEX = "_get_mline_index"  # method () -> int | None, set by createOffer
 
 # --- aioice.Connection (media.ports) ----------------------------------------------------------
@@ -172,6 +174,7 @@ _METHODS: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (RTCRtpReceiver, RX_SEND_NACK, ("self", "media_ssrc", "lost")),
     (RTCRtpReceiver, RX_SEND_PLI, ("self", "media_ssrc")),
     (RTCRtpReceiver, RX_STOP_DECODER, ("self",)),
+    (RTCRtpReceiver, RX_SET_RTCP_SSRC, ("self", "ssrc")),
     (RTCRtpReceiver, "receive", ("self", "parameters")),
     (RTCRtpSender, TX_HANDLE_RTCP, ("self", "packet")),
     (RTCRtpSender, "send", ("self", "parameters")),
@@ -211,7 +214,8 @@ def problems() -> list[str]:
         got = tuple(inspect.signature(fn).parameters)
         if got != params:
             found.append(f"{cls.__name__}.{name} signature is {got}, expected {params}")
-        if not inspect.iscoroutinefunction(fn) and name not in (RX_STOP_DECODER, "add", TRANSCEIVER_GET_MLINE_INDEX):
+        if not inspect.iscoroutinefunction(fn) and name not in (RX_STOP_DECODER, "add", TRANSCEIVER_GET_MLINE_INDEX,
+                                                                                  RX_SET_RTCP_SSRC):
             found.append(f"{cls.__name__}.{name} is no longer a coroutine function")
 
     found.extend(_source_problems())
@@ -243,6 +247,8 @@ def problems() -> list[str]:
                 if not hasattr(tx, attr):
                     found.append(f"RTCRtpSender({kind}) has no attribute {attr}")
             t = RTCRtpTransceiver(kind, rx, tx)
+            if getattr(t, TRANSCEIVER_SENDER, None) is not tx or t.sender is not tx:
+                found.append(f"RTCRtpTransceiver no longer keeps its sender in {TRANSCEIVER_SENDER}")
             for attr in (TRANSCEIVER_CODECS, TRANSCEIVER_HEADER_EXTENSIONS):
                 if not isinstance(getattr(t, attr, None), list):
                     found.append(f"RTCRtpTransceiver has no list attribute {attr}")

@@ -42,7 +42,11 @@ Interface for the node (signalling is the node's business; this module never imp
   same connection (same codec -> same payload type, same extension URI -> same id), so a BUNDLE
   group never maps one number to two things; the client may number its first offer as it likes.
 - When a publisher leaves, each of its legs sends RTCP BYE (aiortc peers end the track at once)
-  and the m-line becomes `inactive` in the next offer; m-lines are not recycled.
+  and the m-line becomes `inactive` in the next offer. For a client that joined with
+  `recycle=True` (browsers: Chromium fires `track` again for a reused m-line, with the new stream
+  and the same receiver track), an m-line whose `inactive` has been answered carries the next
+  publisher track of the same kind and codec, with a new sender (new SSRCs, the new msid); other
+  clients (aiortc peers fire no new `track` for it) always get new m-lines.
 - Audio is always forwarded. Video goes to each subscriber from at most `max_video` publishers,
   chosen by most recent speaking: the `ssrc-audio-level` header extension when the publisher
   sends it, otherwise audio activity after a silence (DTX) as a fallback; ties keep join order,
@@ -921,10 +925,13 @@ class Leg:
             self.retransmitted += 1
 
     async def close(self) -> None:
-        """Stop forwarding; aiortc's sender.stop() sends RTCP BYE for this leg's SSRC."""
+        """Stop forwarding; aiortc's sender.stop() sends RTCP BYE for this leg's SSRC. The m-line
+        goes inactive in the next offer, and may carry another publisher's track after that."""
         self.stop()
         await self.sender.stop()
         self.transceiver.direction = "inactive"
+        if self.sub.recycle:
+            self.sub.retired.append(self.transceiver)
 
 
 @dataclass(eq=False)
@@ -944,6 +951,9 @@ class Participant:
     last_spoke: float = -1e9
     # per m-line, the codecs and header extensions of the last completed negotiation
     negotiated: dict[RTCRtpTransceiver, Numbering] = field(default_factory=dict)
+    recycle: bool = False  # the client takes a new track on an inactive m-line (it said so when it joined)
+    retired: list[RTCRtpTransceiver] = field(default_factory=list)  # legs closed, inactive not yet answered
+    free: list[RTCRtpTransceiver] = field(default_factory=list)  # inactive, answered: may be recycled
     # every payload type and extension id the client's own offer used, negotiated or not
     offered_pts: set[int] = field(default_factory=set)
     offered_ids: dict[str, int] = field(default_factory=dict)
@@ -1033,7 +1043,7 @@ class Room:
         return {pub.owner.pid for pub, leg in p.subscriptions.items() if pub.kind == "video" and not leg.paused}
 
     # -- joining and leaving -------------------------------------------------------------------
-    async def join(self, pid: str, offer_sdp: str) -> str:
+    async def join(self, pid: str, offer_sdp: str, recycle: bool = False) -> str:
         if pid in self._participants:
             raise ValueError(f"participant {pid!r} already joined")
         config = RTCConfiguration(iceServers=list(self._ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
@@ -1049,7 +1059,7 @@ class Room:
         if end_of_candidates:
             self._spawn(_end_of_candidates_later(pc))
         self._joined += 1
-        p = Participant(pid, pc, self._joined, dirty=True)
+        p = Participant(pid, pc, self._joined, dirty=True, recycle=recycle)
         p.remember_numbering()
         p.remember_offer(offer_sdp)
         for t in pc.getTransceivers():
@@ -1096,6 +1106,9 @@ class Room:
         await p.pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
         p.remember_numbering()
         p.offer_pending = False
+        if p.recycle:  # m-lines whose inactive the client has now answered
+            p.free += [t for t in p.retired if t.currentDirection == "inactive" and t in p.negotiated]
+            p.retired = [t for t in p.retired if t not in p.free]
         if p.dirty:
             await self._renegotiate(p)
 
@@ -1206,8 +1219,8 @@ class Room:
         task.add_done_callback(self._tasks.discard)
 
     def _add_leg(self, pub: Publication, sub: Participant) -> None:
-        t = sub.pc.addTransceiver(_SilentTrack(pub.kind), direction="sendonly")
-        if pub.codec is not None:
+        t = self._recycled(pub, sub) or sub.pc.addTransceiver(_SilentTrack(pub.kind), direction="sendonly")
+        if pub.codec is not None and t not in sub.negotiated:
             caps = RTCRtpSender.getCapabilities(pub.kind).codecs
             prefs = [c for c in caps if c.mimeType.lower() == pub.codec.mimeType.lower()]
             prefs += [c for c in caps if c.mimeType.lower().endswith("/rtx")]
@@ -1219,6 +1232,21 @@ class Room:
         pub.legs.append(leg)
         sub.subscriptions[pub] = leg
         sub.dirty = True
+
+    def _recycled(self, pub: Publication, sub: Participant) -> Optional[RTCRtpTransceiver]:
+        """A free m-line of the subscriber's for this publication, with a new sender (new SSRCs,
+        the publisher's msid in the next offer), or None. Only one negotiated with the same codec:
+        its numbering is kept (Participant.pin_numbering)."""
+        for t in sub.free:
+            primary = _primary_codec(sub.negotiated[t][0])
+            if t.kind == pub.kind and pub.codec is not None and primary is not None and _same_codec(primary, pub.codec):
+                sub.free.remove(t)
+                sender = RTCRtpSender(_SilentTrack(pub.kind), t.sender.transport)  # the stopped one cannot restart
+                ix.put(t, ix.TRANSCEIVER_SENDER, sender)
+                getattr(t.receiver, ix.RX_SET_RTCP_SSRC)(ix.get(sender, ix.TX_SSRC))
+                t.direction = "sendonly"
+                return t
+        return None
 
     async def _renegotiate(self, p: Participant) -> None:
         p.dirty = True

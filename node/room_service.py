@@ -39,7 +39,7 @@ SEAT_HOLD = 30.0
 DEVICETEST_SECONDS = 120.0  # a device test's loopback room is torn down after this long
 DEVICETEST_PID = "self"     # the pid (msid stream id) the looped-back tracks carry
 # A room's offer to one participant grows by about 1.3 KB for every track that ever came and went,
-# because the forwarding unit does not recycle m-lines. Past this size the node asks the client to
+# unless the client joined with `recycle` (media.sfu reuses m-lines that went inactive). Past this size the node asks the client to
 # rejoin with a fresh peer connection (its resume token, same place) instead, well before the
 # 96 Ki-character limit on the client's answer (node.room_ws.SDP_MAX).
 REJOIN_SDP = 64 * 1024
@@ -65,7 +65,7 @@ def invite_secret(conn: Connection) -> bytes:
 class MediaRoom(Protocol):
     """What this service needs from ``media.sfu.Room`` (its documented interface)."""
 
-    async def join(self, pid: str, offer_sdp: str) -> str: ...
+    async def join(self, pid: str, offer_sdp: str, recycle: bool = False) -> str: ...
     async def answer(self, pid: str, answer_sdp: str) -> None: ...
     def pending_offer(self, pid: str) -> str | None: ...
     async def restart_ice(self, pid: str, offer_sdp: str) -> str: ...
@@ -402,9 +402,10 @@ class RoomService:
 
     # ---------------------------------------------------------------- media signalling
 
-    async def offer(self, peer: Peer, sdp: str) -> None:
-        """The client's offer: the first one joins the room's media, a later one restarts ICE
-        (after a network change); the answer goes back as ``room.answer``."""
+    async def offer(self, peer: Peer, sdp: str, recycle: bool = False) -> None:
+        """The client's offer: the first one joins the room's media (`recycle`: the client takes
+        another publisher's track on an m-line that went inactive, media.sfu), a later one restarts
+        ICE (after a network change); the answer goes back as ``room.answer``."""
         member, lobby = self._mine(peer)
         if lobby.people[member.pid].state != "admitted":
             raise RoomError("not_admitted", "wait until the host lets you in")
@@ -420,7 +421,7 @@ class RoomService:
                                                                    **self.media_options.kwargs())
         member.media = "joining"
         try:
-            answer = await media.join(member.pid, sdp)
+            answer = await media.join(member.pid, sdp, recycle=recycle)
         except ValueError as exc:
             member.media = "none"
             raise RoomError("bad_sdp", f"the node cannot use this offer: {str(exc)[:200]}") from None
@@ -466,7 +467,7 @@ class RoomService:
             member = self.members.get(pid)
             if member is None or member.room_id != room_id:
                 return
-            if len(sdp) > REJOIN_SDP:  # m-lines of people who left are not recycled: start afresh
+            if len(sdp) > REJOIN_SDP:  # grown past it (a client without recycle, or many at once): start afresh
                 await member.peer.send({"type": "room.rejoin", "reason": "the session has grown too large"})
                 return
             await member.peer.send({"type": "room.offer", "sdp": sdp})  # lost while away: resent on take-back

@@ -31,7 +31,7 @@ message_type("room.resume", ANYONE, resume=Field(str, max_len=128),
 message_type("room.admit", ANYONE, pid=PID)
 message_type("room.decline", ANYONE, pid=PID, reason=Field(str, required=False, max_len=REASON_MAX))
 message_type("room.remove", ANYONE, pid=PID, reason=Field(str, required=False, max_len=REASON_MAX))
-message_type("room.offer", ANYONE, max_frame=SDP_FRAME, sdp=SDP)
+message_type("room.offer", ANYONE, max_frame=SDP_FRAME, sdp=SDP, recycle=Field(bool, required=False))
 message_type("room.answer", ANYONE, max_frame=SDP_FRAME, sdp=SDP)
 message_type("room.media", ANYONE, camera=Field(bool), mic=Field(bool))
 message_type("room.text", ANYONE, text=Field(str, max_len=TEXT_MAX))
@@ -77,7 +77,7 @@ def install(app: web.Application, service: RoomService | None = None) -> RoomSer
         await service.remove(peer, msg.data["pid"], msg.data.get("reason"))
 
     async def offer(peer: Peer, msg: Message) -> None:
-        await service.offer(peer, _sdp(msg))
+        await service.offer(peer, _sdp(msg), msg.data.get("recycle", False))
 
     async def answer(peer: Peer, msg: Message) -> None:
         await service.answer(peer, _sdp(msg))

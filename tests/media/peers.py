@@ -69,9 +69,11 @@ class EncodingTrack(VideoStreamTrack):
 
 class Client:
     def __init__(self, pid: str, room: Room, *, clip: Path | None = None, encode_video: bool = False,
-                 listen_only: bool = False, munge_offer: Callable[[str], str] | None = None) -> None:
+                 listen_only: bool = False, munge_offer: Callable[[str], str] | None = None,
+                 recycle: bool = False) -> None:
         self.pid = pid
         self.room = room
+        self.recycle = recycle  # join saying we take new tracks on old m-lines (an aiortc peer fires no track for them)
         self.munge_offer = munge_offer  # rewrites our join offer, as a browser's own numbering would
         self.sdp_log: list[tuple[str, str]] = []  # ("offer"|"answer", sdp) in negotiation order
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -102,7 +104,7 @@ class Client:
             offer = RTCSessionDescription(sdp=self.munge_offer(offer.sdp), type="offer")
         await self.pc.setLocalDescription(offer)
         self.sdp_log.append(("offer", self.pc.localDescription.sdp))
-        answer = await self.room.join(self.pid, self.pc.localDescription.sdp)
+        answer = await self.room.join(self.pid, self.pc.localDescription.sdp, recycle=self.recycle)
         self.sdp_log.append(("answer", answer))
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
 

@@ -136,6 +136,48 @@ async def test_leaving_participant_tracks_end_for_the_others(clip: Path) -> None
         await h.close()
 
 
+def mlines(sdp: str) -> list[str]:
+    return [line for line in sdp.split("\r\n") if line.startswith("m=")]
+
+
+async def test_a_client_that_recycles_gets_the_next_publisher_on_the_m_lines_the_last_one_left(clip: Path) -> None:
+    h = Harness()
+    try:
+        await h.add("anna", clip=clip)
+        await h.add("bo", clip=clip, recycle=True)
+        await h.add("carl", clip=clip)
+        room = h.room
+        bo, anna = room.participant("bo"), room.participant("anna")
+        await wait_for(lambda: len(bo.subscriptions) == 4 and all(leg.active for leg in bo.subscriptions.values()),
+                       8, "bo subscribed to anna and carl")
+        carls = {pub.kind: (leg.transceiver, leg.ssrc) for pub, leg in bo.subscriptions.items()
+                 if pub.owner.pid == "carl"}
+        await wait_for(lambda: not room.participant("carl").offer_pending, 5, "carl's own negotiation done")
+        await room.leave("carl")
+        await wait_for(lambda: len(bo.free) == 2 and not bo.offer_pending, 5, "bo answering carl's m-lines inactive")
+        assert len(anna.free) == 0  # anna did not say she recycles
+        before = {"bo": len(bo.pc.getTransceivers()), "anna": len(anna.pc.getTransceivers())}
+        offer_before = mlines(h.clients["bo"].sdp_log[-2][1])
+
+        await h.add("dave", clip=clip)
+        daves = {pub.kind: leg for pub, leg in bo.subscriptions.items() if pub.owner.pid == "dave"}
+        assert {kind: leg.transceiver for kind, leg in daves.items()} == {k: t for k, (t, _) in carls.items()}
+        assert all(leg.ssrc != carls[kind][1] for kind, leg in daves.items())  # new senders, new SSRCs
+        await wait_for(lambda: not bo.offer_pending and all(leg.active for leg in daves.values()), 8,
+                       "bo's offer for dave answered")
+        offer = h.clients["bo"].sdp_log[-2][1]
+        assert len(mlines(offer)) == len(offer_before) and len(bo.pc.getTransceivers()) == before["bo"]
+        assert "msid:dave " in offer and "msid:carl " not in offer
+        assert len(anna.pc.getTransceivers()) == before["anna"] + 2  # anna: new m-lines, as before
+
+        # the node forwards dave's packets on the old m-lines, under the new SSRCs (that a browser
+        # plays them is tests/browser/test_room_page.py's; an aiortc peer does not take them)
+        await wait_for(lambda: all(leg.outlet is not None and leg.outlet.sent > 30 for leg in daves.values()), 5,
+                       "dave's media forwarded to bo on the recycled m-lines")
+    finally:
+        await h.close()
+
+
 @pytest.mark.slow
 async def test_last_n_forwards_one_video_with_max_video_1(clip: Path) -> None:
     h = Harness(max_video=1)

@@ -265,6 +265,7 @@ async def test_signalling_input_is_checked(node: RunningNode, http: aiohttp.Clie
     bad = await host.request("room.offer", "room.answer", sdp="v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\nm=video x\r\n")
     assert bad["code"] == "bad_sdp" and bad["reason"]
     assert (await host.request("room.offer", "room.answer", sdp="v=0\rx"))["code"] == "bad_field"
+    assert (await host.request("room.offer", "room.answer", sdp="v=0\r\n", recycle="yes"))["code"] == "bad_field"
     assert (await host.request("room.answer", "room.ok", sdp="v=0\r\n"))["code"] == "bad_state"
     assert (await host.request("room.knock", "room.lobby", room=room["room"]))["code"] == "already_in_room"
     assert (await host.request("room.media", "room.ok", camera="off", mic=True))["code"] == "bad_field"
