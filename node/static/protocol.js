@@ -952,6 +952,8 @@
       this.tracks = { audio: null, video: null };
       this.localStream = global.MediaStream ? new global.MediaStream() : null;
       this.remote = new Map();   // pid -> MediaStream of what we receive from them
+      this._owner = new WeakMap();  // received track -> the pid it carries now (m-lines are recycled)
+      this._watched = new WeakSet();  // tracks and streams we listen on already
       this._join = null;         // {type, fields}: how we got in, to get in again
       this._resume = null;
       this._transceivers = { audio: null, video: null };
@@ -1288,8 +1290,11 @@
         }
       });
       // The answer itself is applied by the "room.answer" listener; this only watches for trouble.
-      this.conn.request({ type: "room.offer", sdp: pc.localDescription.sdp }, this.answerTimeout,
-                        ["room.answer"]).then((reply) => {
+      // recycle: the node may put a new publisher's track on an m-line whose publisher left
+      // (_onTrack takes it: the same receiver track, a new stream), so the session does not grow
+      const frame = iceRestart ? { type: "room.offer", sdp: pc.localDescription.sdp }
+        : { type: "room.offer", sdp: pc.localDescription.sdp, recycle: true };
+      this.conn.request(frame, this.answerTimeout, ["room.answer"]).then((reply) => {
         if (reply === null) {
           rollback(); // no answer: let the node's own offers through, and try the next step
           if (iceRestart && this.pc === pc) {
@@ -1359,6 +1364,11 @@
       const origin = event.streams && event.streams[0];
       const pid = origin ? origin.id : "";
       const track = event.track;
+      for (const [other, was] of this.remote) {
+        if (other !== pid && was.getTracks().includes(track)) {
+          this._dropTrack(other, track); // a recycled m-line: its track now carries someone else
+        }
+      }
       let stream = this.remote.get(pid);
       if (!stream) {
         stream = new global.MediaStream();
@@ -1371,12 +1381,18 @@
         }
       }
       stream.addTrack(track);
-      const gone = () => this._dropTrack(pid, track);
-      track.addEventListener("ended", gone);
-      if (origin) {
+      // A recycled m-line fires ontrack again with the same track: listen once per track and once
+      // per stream, and look up whose it is now when the event comes.
+      this._owner.set(track, pid);
+      if (!this._watched.has(track)) {
+        this._watched.add(track);
+        track.addEventListener("ended", () => this._dropTrack(this._owner.get(track), track));
+      }
+      if (origin && !this._watched.has(origin)) {
+        this._watched.add(origin);
         origin.addEventListener("removetrack", (e) => {
-          if (e.track === track) {
-            gone();
+          if (this._owner.get(e.track) === origin.id) {
+            this._dropTrack(origin.id, e.track);
           }
         });
       }

@@ -75,6 +75,7 @@ async () => window.__pcs.map((pc) => ({
 
 
 JS_ERRORS: dict[Page, list[str]] = {}  # each page's script errors and warnings
+INVITES: dict[str, str] = {}  # room id -> the guest link's token
 
 
 async def new_page(browser: Browser, viewport: dict[str, int] | None = None) -> tuple[BrowserContext, Page]:
@@ -131,17 +132,19 @@ async def wait_video(page: Page, selector: str) -> None:
     assert later > first > 0, (first, later)
 
 
-async def two_in_a_room(browser: Browser, node: RunningNode, clock: ManualClock,
-                        http: aiohttp.ClientSession) -> tuple[BrowserContext, Page, BrowserContext, Page, str]:
-    """Anna (staff, host, a laptop) and Bo (guest by invite link, a phone) in a support room, each
-    decoding the other's video: (host context, host page, guest context, guest page, room id)."""
+async def two_in_a_room(browser: Browser, node: RunningNode, clock: ManualClock, http: aiohttp.ClientSession,
+                        kind: str = "support") -> tuple[BrowserContext, Page, BrowserContext, Page, str]:
+    """Anna (staff, host, a laptop) and Bo (guest by invite link, a phone) in a support room (or a
+    group room, whose link can be used again: `INVITES[room id]`), each decoding the other's
+    video: (host context, host page, guest context, guest page, room id)."""
     anna: Staff = await enrol(node, clock, "Anna", "staff")
     token = str((await login(http, anna))["token"])
-    room = await api(http, token, "/api/rooms", {"kind": "support", "title": "Samtale med Anna"})
+    room = await api(http, token, "/api/rooms", {"kind": kind, "title": "Samtale med Anna"})
     room_id = room.get("room") or room.get("id")
     invite = await api(http, token, f"/api/rooms/{room_id}/invites",
-                       {"role": "guest", "single_use": True, "ttl_minutes": 60})
+                       {"role": "guest", "single_use": kind == "support", "ttl_minutes": 60})
     assert invite["url"].endswith("/room#invite=" + invite["token"])
+    INVITES[room_id] = invite["token"]
 
     # The host: Anna logged in with this browser's own session cookie, opening the room by its id.
     host_ctx, host = await new_page(browser)
@@ -261,6 +264,66 @@ async def test_two_browsers_see_each_other_and_switch_to_sound_only(
     await expect(host.locator("#people-list")).not_to_contain_text("Bo")
     await expect(host.locator("#alone")).to_be_visible()
 
+    for page in (host, guest):
+        errors = [e for e in JS_ERRORS[page] if "status of 401" not in e]
+        assert errors == [], errors
+    await host_ctx.close()
+    await guest_ctx.close()
+
+
+TRANSCEIVERS = """
+() => {
+  const pc = window.__pcs.filter((p) => p.connectionState !== "closed").pop();
+  return pc.getTransceivers().map((t) => [t.mid, t.currentDirection, t.receiver.track.readyState]);
+}
+"""
+
+
+async def test_someone_who_leaves_and_comes_back_arrives_on_the_same_m_lines(
+        browser: Browser, node: RunningNode, clock: ManualClock, http: aiohttp.ClientSession) -> None:
+    """The node recycles m-lines for the browser client: after Bo leaves (the host answers his
+    m-lines inactive) and comes back with a new participant id, Anna's page gets him on the same
+    m-lines, with the same receiver tracks, and decodes his video; the session does not grow."""
+    host_ctx, host, guest_ctx, guest, room_id = await two_in_a_room(browser, node, clock, http, kind="group")
+    service = node.runner.app[ROOMS]
+    first = next(p.id for p in service.registry.get(room_id).admitted if p.name == "Bo")
+    before = await host.evaluate(TRANSCEIVERS)
+    await host.evaluate("""() => {
+      const pc = window.__pcs.filter((p) => p.connectionState !== "closed").pop();
+      window.__tracks = pc.getTransceivers().map((t) => t.receiver.track);
+    }""")
+
+    await guest.get_by_role("button", name="Forlad").click()
+    await expect(host.locator("#people-list")).not_to_contain_text("Bo")
+    await host.wait_for_function(
+        "() => window.__pcs.filter((p) => p.connectionState !== 'closed').pop().getTransceivers()"
+        ".filter((t) => t.currentDirection === 'inactive').length === 2")
+
+    await guest_ctx.close()  # Bo comes back on a fresh page (the same link)
+    guest_ctx, guest = await new_page(browser, {"width": 360, "height": 740})
+    await guest.goto(base_url(node) + "/room#invite=" + INVITES[room_id])
+    await guest.get_by_label("Hvad vil du kaldes?").fill("Bo")
+    await guest.get_by_role("button", name="Gå ind med kamera og lyd").click()
+    await host.get_by_role("button", name="Luk Bo ind").click()
+    await expect(guest.locator("#view-room")).to_be_visible()
+    second = next(p.id for p in service.registry.get(room_id).admitted if p.name == "Bo")
+    assert second != first
+    await wait_video(host, ".tile[data-pid] video")
+    await wait_video(guest, ".tile[data-pid] video")
+    await expect(host.locator("#people-list .person")).to_have_count(2)
+    await expect(host.locator(".tile[data-pid]")).to_have_count(1)  # no tile left for the Bo who left
+
+    after = await host.evaluate(TRANSCEIVERS)
+    assert len(after) == len(before), (before, after)  # no new m-line
+    assert [mid for mid, *_ in after] == [mid for mid, *_ in before]
+    assert all(state == "live" for _, _, state in after), after
+    assert await host.evaluate("""(pid) => {
+      const pc = window.__pcs.filter((p) => p.connectionState !== "closed").pop();
+      const tile = document.querySelector(`.tile[data-pid="${pid}"] video`);
+      const shown = tile && tile.srcObject ? tile.srcObject.getTracks() : [];
+      return pc.getTransceivers().every((t, i) => t.receiver.track === window.__tracks[i])
+        && shown.some((t) => window.__tracks.includes(t));
+    }""", second)
     for page in (host, guest):
         errors = [e for e in JS_ERRORS[page] if "status of 401" not in e]
         assert errors == [], errors
