@@ -117,15 +117,20 @@ packet_steps = st.tuples(
     st.integers(0, 2))  # which SSRC
 
 
-@given(st.lists(packet_steps, max_size=300))
-@settings(max_examples=150, deadline=None)
-def test_any_packet_sequence_gives_aiortcs_answers(steps: list[tuple[int, int, int, int]]) -> None:
+def from_steps(steps: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Packets from `packet_steps`: arrival gaps and sender clock steps added up, SSRCs by index."""
     arrival, clock, packets = NTP_MS, 0, []
     for gap, step, size, which in steps:
         arrival += gap
         clock = (clock + step) & 0xFFFFFF
         packets.append((arrival, clock, size, (SSRC, 1, 0xFFFFFFFF)[which]))
-    compare(packets)
+    return packets
+
+
+@given(st.lists(packet_steps, max_size=300))
+@settings(max_examples=150, deadline=None)
+def test_any_packet_sequence_gives_aiortcs_answers(steps: list[tuple[int, int, int, int]]) -> None:
+    compare(from_steps(steps))
 
 
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(-3, 3), st.integers(500, 1200)), min_size=200, max_size=600))
@@ -257,12 +262,7 @@ def compare_fallback(packets: list[tuple[int, int, int, int]]) -> None:
 @given(st.lists(packet_steps, max_size=200))
 @settings(max_examples=60, deadline=None)
 def test_the_fallback_gives_aiortcs_answers(steps: list[tuple[int, int, int, int]]) -> None:
-    arrival, clock, packets = NTP_MS, 0, []
-    for gap, step, size, which in steps:
-        arrival += gap
-        clock = (clock + step) & 0xFFFFFF
-        packets.append((arrival, clock, size, (SSRC, 1, 0xFFFFFFFF)[which]))
-    compare_fallback(packets)
+    compare_fallback(from_steps(steps))
 
 
 @given(st.lists(st.tuples(st.integers(0, 1500), st.one_of(st.integers(0, 30), st.integers(900, 5000))), max_size=60))
