@@ -178,6 +178,27 @@ async def test_a_client_that_recycles_gets_the_next_publisher_on_the_m_lines_the
         await h.close()
 
 
+def test_an_m_line_is_recycled_only_for_the_same_kind_and_codec() -> None:
+    from aiortc import RTCRtpCodecParameters
+
+    from media.sfu import Room
+    from tests.media.twins import OPUS, RTX, VP8
+
+    h264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102,
+                                 parameters={"packetization-mode": "1"})
+    class Line:  # all _recycled reads of a transceiver that it does not take
+        def __init__(self, kind: str) -> None:
+            self.kind = kind
+
+    video, audio = Line("video"), Line("audio")
+    sub = SimpleNamespace(free=[video, audio], negotiated={video: ([VP8, RTX], []), audio: ([OPUS], [])})
+    room = Room(ice_servers=[], on_offer=lambda pid, sdp: None)
+    for kind, codec in [("video", h264), ("audio", VP8), ("video", None)]:
+        pub = SimpleNamespace(kind=kind, codec=codec)
+        assert room._recycled(pub, sub) is None, (kind, codec)  # type: ignore[arg-type]
+    assert sub.free == [video, audio]  # nothing taken
+
+
 @pytest.mark.slow
 async def test_last_n_forwards_one_video_with_max_video_1(clip: Path) -> None:
     h = Harness(max_video=1)
