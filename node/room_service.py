@@ -39,9 +39,9 @@ SEAT_HOLD = 30.0
 DEVICETEST_SECONDS = 120.0  # a device test's loopback room is torn down after this long
 DEVICETEST_PID = "self"     # the pid (msid stream id) the looped-back tracks carry
 # A room's offer to one participant grows by about 1.3 KB for every track that ever came and went,
-# unless the client joined with `recycle` (media.sfu reuses m-lines that went inactive). Past this size the node asks the client to
-# rejoin with a fresh peer connection (its resume token, same place) instead, well before the
-# 96 Ki-character limit on the client's answer (node.room_ws.SDP_MAX).
+# unless the client joined with `recycle` (media.sfu reuses m-lines that went inactive). Past this
+# size the node asks the client to rejoin with a fresh peer connection (its resume token, same
+# place) instead, well before the 96 Ki-character limit on the client's answer (node.room_ws.SDP_MAX).
 REJOIN_SDP = 64 * 1024
 
 
