@@ -149,7 +149,7 @@ async def test_frames_before_the_main_screen_is_mounted_are_drawn_when_it_is(pin
     # The node's first frames can be handled before the main screen has mounted its widgets (seen
     # as NoMatches from the reconnect test). Nothing is drawn on it then; its mount draws it all.
     app = ConsoleApp("https://127.0.0.1:9", pins=pins, writer=lambda s: None, env={}, alert_repeat=600)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE):
         app.main = MainScreen()
         pushed = app.push_screen(app.main)  # attached now, mounted later
         assert app.main.is_attached and not app.main.is_mounted and app.shown_main is None
