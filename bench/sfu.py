@@ -22,6 +22,7 @@ for the same window, so the run shows whether the load actually got delivered.
     SFU_BENCH_PROFILE=1 .venv/bin/python bench/sfu.py ...      # cProfile (CPU time) of the forwarder
     SFU_BENCH_PROFILE=window .venv/bin/python bench/sfu.py ... # ... of its measured window only
     SFU_BENCH_ESTIMATOR=aiortc .venv/bin/python bench/sfu.py ...  # the Room with aiortc's Python REMB estimator (A/B)
+    SFU_BENCH_LOOP=asyncio .venv/bin/python bench/sfu.py ...   # the forwarder on asyncio's plain loop, not media.selector's (A/B)
 """
 from __future__ import annotations
 
@@ -742,11 +743,18 @@ if __name__ == "__main__":
     parser.add_argument("--warmup", type=float, default=6.0)
     parser.add_argument("--measure", type=float, default=15.0)
     a = parser.parse_args()
-    if a.serve and os.environ.get("SFU_BENCH_PROFILE") not in (None, "", "window"):
-        whole = _cpu_profile()
-        whole.runcall(asyncio.run, serve(a.serve))
-        _print_profile(whole)
-    elif a.serve:
-        asyncio.run(serve(a.serve))
+    if a.serve:
+        # the forwarder (Room or relay) runs on the node's loop (media.selector), as `fristed serve`
+        # does; SFU_BENCH_LOOP=asyncio gives it asyncio's plain loop instead (A/B)
+        from media.selector import new_event_loop
+
+        factory = asyncio.new_event_loop if os.environ.get("SFU_BENCH_LOOP") == "asyncio" else new_event_loop
+        with asyncio.Runner(loop_factory=factory) as runner:
+            if os.environ.get("SFU_BENCH_PROFILE") not in (None, "", "window"):
+                whole = _cpu_profile()
+                whole.runcall(runner.run, serve(a.serve))
+                _print_profile(whole)
+            else:
+                runner.run(serve(a.serve))
     else:
         asyncio.run(main(a))

@@ -23,6 +23,10 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <math.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include "_estimator.h"
 #include "_outlet.h"
@@ -692,26 +696,20 @@ static int handle(Stream *st, const uint8_t *p, Py_ssize_t len, const Header *h)
     return 0;
 }
 
-static PyObject *inlet_receive(Inlet *in, PyObject *arg) {
-    if (!PyBytes_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "receive(data): bytes");
-        return NULL;
-    }
-    if (in->srtp == NULL || in->unprotect == NULL) {
-        PyErr_SetString(PyExc_ValueError, "receive: no SRTP session bound");
-        return NULL;
-    }
-    Py_ssize_t n = PyBytes_GET_SIZE(arg);
+/* One datagram: 1 when handled here (or refused), 0 with *plain the unprotected packet for the Python
+ * path, -1 with an exception set. */
+static int receive_raw(Inlet *in, const uint8_t *data, Py_ssize_t n, PyObject **plain) {
+    *plain = NULL;
     uint8_t buf[RTP_BUFFER] __attribute__((aligned(16)));
     if (n < 12 || n > MAX_DATAGRAM) { /* as the Python path: refused */
         in->refused++;
-        Py_RETURN_NONE;
+        return 1;
     }
-    memcpy(buf, PyBytes_AS_STRING(arg), (size_t)n);
+    memcpy(buf, data, (size_t)n);
     int len = (int)n;
     if (in->unprotect(in->srtp, buf, &len) != 0) { /* does not authenticate, or a replay */
         in->refused++;
-        Py_RETURN_NONE;
+        return 1;
     }
     Header h;
     Stream *st = NULL;
@@ -727,18 +725,38 @@ static PyObject *inlet_receive(Inlet *in, PyObject *arg) {
         int none = get_int(st->pub, s_ssrc, &pub_ssrc);
         if (none < 0) {
             Py_DECREF(st);
-            return NULL;
+            return -1;
         }
         if (none == 1 || pub_ssrc != (long long)h.ssrc)
             Py_CLEAR(st); /* none yet, or the publisher restarted its stream: the Python path */
     }
-    if (st == NULL) /* the Python path parses it (and refuses what is malformed) */
-        return PyBytes_FromStringAndSize((const char *)buf, len);
+    if (st == NULL) { /* the Python path parses it (and refuses what is malformed) */
+        *plain = PyBytes_FromStringAndSize((const char *)buf, len);
+        return *plain == NULL ? -1 : 0;
+    }
     int r = handle(st, buf, len, &h);
     Py_DECREF(st);
     if (r < 0)
-        return NULL;
+        return -1;
     in->handled++;
+    return 1;
+}
+
+static PyObject *inlet_receive(Inlet *in, PyObject *arg) {
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "receive(data): bytes");
+        return NULL;
+    }
+    if (in->srtp == NULL || in->unprotect == NULL) {
+        PyErr_SetString(PyExc_ValueError, "receive: no SRTP session bound");
+        return NULL;
+    }
+    PyObject *plain;
+    int r = receive_raw(in, (const uint8_t *)PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg), &plain);
+    if (r < 0)
+        return NULL;
+    if (r == 0)
+        return plain;
     Py_RETURN_NONE;
 }
 
@@ -784,6 +802,317 @@ static PyTypeObject InletType = {
     .tp_methods = inlet_methods,
 };
 
+/* -------------------------------------------------------------------------------------- Poller */
+
+#define MAX_EVENTS 256
+#define MAX_FD (1 << 20)
+#define BURST 64 /* datagrams read from one socket before the others get their turn */
+
+typedef struct {
+    Inlet *inlet;       /* NULL: not a media socket */
+    PyObject *dtls;     /* its RTCDtlsTransport: the receive SRTP session must be the one bound */
+    PyObject *fallback; /* fallback(plain): the Python path for an unprotected packet */
+} Route;
+
+typedef struct {
+    PyObject_HEAD
+    Route *routes; /* by file descriptor */
+    int size;
+    PyObject *srtp_name, *on_error;
+    unsigned long long taken, returned;
+} Poller;
+
+static PyTypeObject PollerType;
+
+static int poller_init(Poller *po, PyObject *args, PyObject *kw) {
+    static char *names[] = {"srtp_attribute", "on_error", NULL};
+    PyObject *name, *on_error;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UO", names, &name, &on_error))
+        return -1;
+    if (!PyCallable_Check(on_error)) {
+        PyErr_SetString(PyExc_TypeError, "on_error: a callable");
+        return -1;
+    }
+    Py_INCREF(name);
+    Py_XSETREF(po->srtp_name, name);
+    Py_INCREF(on_error);
+    Py_XSETREF(po->on_error, on_error);
+    return 0;
+}
+
+static void route_clear(Route *r) {
+    Inlet *in = r->inlet;
+    PyObject *dtls = r->dtls, *fallback = r->fallback;
+    r->inlet = NULL; /* consistent before any deallocator runs */
+    r->dtls = r->fallback = NULL;
+    Py_XDECREF(in);
+    Py_XDECREF(dtls);
+    Py_XDECREF(fallback);
+}
+
+static int poller_traverse(Poller *po, visitproc visit, void *arg) {
+    for (int fd = 0; fd < po->size; fd++) {
+        Py_VISIT(po->routes[fd].inlet);
+        Py_VISIT(po->routes[fd].dtls);
+        Py_VISIT(po->routes[fd].fallback);
+    }
+    Py_VISIT(po->on_error);
+    return 0;
+}
+
+static int poller_clear(Poller *po) {
+    for (int fd = 0; fd < po->size; fd++)
+        route_clear(&po->routes[fd]);
+    Py_CLEAR(po->on_error);
+    Py_CLEAR(po->srtp_name);
+    return 0;
+}
+
+static void poller_dealloc(Poller *po) {
+    PyObject_GC_UnTrack(po);
+    poller_clear(po);
+    PyMem_Free(po->routes);
+    Py_TYPE(po)->tp_free((PyObject *)po);
+}
+
+static PyObject *poller_add(Poller *po, PyObject *args) {
+    int fd;
+    PyObject *in, *dtls, *fallback;
+    if (!PyArg_ParseTuple(args, "iO!OO", &fd, &InletType, &in, &dtls, &fallback))
+        return NULL;
+    if (fd < 0 || fd >= MAX_FD) {
+        PyErr_SetString(PyExc_ValueError, "add: a file descriptor out of range");
+        return NULL;
+    }
+    if (!PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "add: fallback must be callable");
+        return NULL;
+    }
+    if (fd >= po->size) {
+        int size = po->size ? po->size : 64;
+        while (size <= fd)
+            size *= 2;
+        Route *routes = PyMem_Realloc(po->routes, (size_t)size * sizeof(Route));
+        if (routes == NULL)
+            return PyErr_NoMemory();
+        memset(routes + po->size, 0, (size_t)(size - po->size) * sizeof(Route));
+        po->routes = routes;
+        po->size = size;
+    }
+    Route old = po->routes[fd];
+    Py_INCREF(in);
+    Py_INCREF(dtls);
+    Py_INCREF(fallback);
+    po->routes[fd] = (Route){(Inlet *)in, dtls, fallback};
+    route_clear(&old);
+    Py_RETURN_NONE;
+}
+
+static PyObject *poller_discard(Poller *po, PyObject *arg) {
+    long fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    if (fd >= 0 && fd < po->size)
+        route_clear(&po->routes[fd]);
+    Py_RETURN_NONE;
+}
+
+static PyObject *poller_routes(Poller *po, void *closure) {
+    PyObject *fds = PyList_New(0);
+    for (int fd = 0; fds != NULL && fd < po->size; fd++) {
+        if (po->routes[fd].inlet == NULL)
+            continue;
+        PyObject *n = PyLong_FromLong(fd);
+        if (n == NULL || PyList_Append(fds, n) < 0)
+            Py_CLEAR(fds);
+        Py_XDECREF(n);
+    }
+    return fds;
+}
+
+/* An exception from the media path goes to on_error (media.sfu logs it); it never reaches asyncio. */
+static void report(Poller *po) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+    PyObject *r = value != NULL ? PyObject_CallOneArg(po->on_error, value) : NULL;
+    if (r == NULL && PyErr_Occurred())
+        PyErr_WriteUnraisable(po->on_error);
+    Py_XDECREF(r);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+}
+
+/* Read and handle the SRTP media waiting on one socket. 1: nothing left to read; 0: the next
+ * datagram is for asyncio's reader (STUN, DTLS, RTCP, media before its keys, a socket error). */
+static int drain(Poller *po, int fd) {
+    uint8_t buf[MAX_DATAGRAM + 1];
+    for (int k = 0; k < BURST; k++) {
+        Route *r = &po->routes[fd]; /* Python below may change the table */
+        if (r->inlet == NULL)
+            return 0;
+        uint8_t head[2];
+        ssize_t n = recv(fd, head, sizeof(head), MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK;
+        if (n < 2 || head[0] < 128 || head[0] > 191 || (head[1] >= 192 && head[1] <= 208))
+            return 0; /* RFC 7983: not RTP; or RTCP */
+        Inlet *in = r->inlet;
+        PyObject *srtp = PyObject_GetAttr(r->dtls, po->srtp_name);
+        if (srtp == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        Py_DECREF(srtp); /* only its identity is compared: the inlet holds the one it was bound to */
+        if (in->srtp == NULL || srtp != in->session)
+            return 0; /* no keys yet, or new ones: the Python path binds them */
+        n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK;
+        po->taken++;
+        Py_INCREF(in);
+        PyObject *fallback = r->fallback, *plain;
+        Py_INCREF(fallback);
+        int got = receive_raw(in, buf, n, &plain); /* n > MAX_DATAGRAM: refused, as on the Python path */
+        if (got < 0) {
+            report(po);
+        } else if (got == 0) {
+            PyObject *res = PyObject_CallOneArg(fallback, plain);
+            Py_DECREF(plain);
+            if (res == NULL)
+                report(po);
+            Py_XDECREF(res);
+        }
+        Py_DECREF(fallback);
+        Py_DECREF(in);
+    }
+    return 0; /* more may be waiting: asyncio's turn, then this socket's again */
+}
+
+static double monotonic_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* poll(epoll_fd, timeout_ms, max_events, ready, scheduled): epoll.poll for asyncio's selector,
+ * except that the media of the sockets added here is handled here. It returns [(fd, events)]
+ * for asyncio as soon as anything is for it, or when the time is up, or when handling media
+ * gave the loop something to do (a callback in `ready`, a timer added to `scheduled`). */
+static PyObject *poller_poll(Poller *po, PyObject *args) {
+    int epfd, timeout, max_events;
+    PyObject *ready, *scheduled;
+    if (!PyArg_ParseTuple(args, "iiiOO!", &epfd, &timeout, &max_events, &ready, &PyList_Type, &scheduled))
+        return NULL;
+    Py_ssize_t waiting = PyObject_Size(ready);
+    if (waiting < 0)
+        return NULL;
+    if (max_events < 1 || max_events > MAX_EVENTS)
+        max_events = MAX_EVENTS;
+    Py_ssize_t timers = PyList_GET_SIZE(scheduled);
+    PyObject *first = timers ? PyList_GET_ITEM(scheduled, 0) : NULL;
+    double deadline = timeout > 0 ? monotonic_ms() + timeout : 0;
+    PyObject *events = PyList_New(0);
+    if (events == NULL)
+        return NULL;
+    struct epoll_event ev[MAX_EVENTS];
+    for (;;) {
+        int wait = timeout;
+        if (timeout > 0) {
+            double left = deadline - monotonic_ms();
+            wait = left <= 0 ? 0 : (int)ceil(left);
+        }
+        int n;
+        Py_BEGIN_ALLOW_THREADS
+        n = epoll_wait(epfd, ev, max_events, wait);
+        Py_END_ALLOW_THREADS
+        if (n < 0) {
+            if (errno != EINTR) {
+                Py_DECREF(events);
+                return PyErr_SetFromErrno(PyExc_OSError);
+            }
+            if (PyErr_CheckSignals() < 0) {
+                Py_DECREF(events);
+                return NULL;
+            }
+            return events; /* as EpollSelector: a signal ends the wait */
+        }
+        for (int i = 0; i < n; i++) {
+            int fd = ev[i].data.fd;
+            uint32_t what = ev[i].events;
+            if (fd >= 0 && fd < po->size && po->routes[fd].inlet != NULL && (what & EPOLLIN) &&
+                !(what & (EPOLLERR | EPOLLHUP)) && drain(po, fd))
+                what &= ~(uint32_t)EPOLLIN;
+            else if (fd >= 0 && fd < po->size && po->routes[fd].inlet != NULL)
+                po->returned++;
+            if (what == 0)
+                continue;
+            PyObject *item = Py_BuildValue("(iI)", fd, what);
+            if (item == NULL || PyList_Append(events, item) < 0) {
+                Py_XDECREF(item);
+                Py_DECREF(events);
+                return NULL;
+            }
+            Py_DECREF(item);
+        }
+        if (PyList_GET_SIZE(events) || timeout == 0)
+            return events;
+        if (PyErr_CheckSignals() < 0) { /* a signal that came while media was handled: its handler runs now */
+            Py_DECREF(events);
+            return NULL;
+        }
+        if (PyList_GET_SIZE(scheduled) != timers || (timers && PyList_GET_ITEM(scheduled, 0) != first))
+            return events; /* a timer was added or taken out: the loop's timeout may be shorter now */
+        waiting = PyObject_Size(ready);
+        if (waiting != 0) {
+            if (waiting < 0) {
+                Py_DECREF(events);
+                return NULL;
+            }
+            return events;
+        }
+        if (timeout > 0 && monotonic_ms() >= deadline)
+            return events;
+    }
+}
+
+static PyMemberDef poller_members[] = {
+    {"taken", T_ULONGLONG, offsetof(Poller, taken), READONLY, "media datagrams read and handled here"},
+    {"returned", T_ULONGLONG, offsetof(Poller, returned), READONLY,
+     "times a media socket was handed to asyncio's reader (a datagram for the Python path)"},
+    {NULL}};
+
+static PyGetSetDef poller_getset[] = {
+    {"routes", (getter)poller_routes, NULL, "the file descriptors whose media is handled here", NULL},
+    {NULL}};
+
+static PyMethodDef poller_methods[] = {
+    {"add", (PyCFunction)poller_add, METH_VARARGS,
+     "add(fd, inlet, dtls, fallback): handle the SRTP media arriving on this socket with the inlet"},
+    {"discard", (PyCFunction)poller_discard, METH_O, "discard(fd): asyncio reads this socket alone again"},
+    {"poll", (PyCFunction)poller_poll, METH_VARARGS,
+     "poll(epoll_fd, timeout_ms, max_events, ready, scheduled): [(fd, events)] for asyncio"},
+    {NULL}};
+
+static PyTypeObject PollerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "media._inlet.Poller",
+    .tp_basicsize = sizeof(Poller),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Waits on asyncio's epoll set and handles registered sockets' media (see media/selector.py).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)poller_init,
+    .tp_traverse = (traverseproc)poller_traverse,
+    .tp_clear = (inquiry)poller_clear,
+    .tp_dealloc = (destructor)poller_dealloc,
+    .tp_members = poller_members,
+    .tp_getset = poller_getset,
+    .tp_methods = poller_methods,
+};
+
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "media._inlet", "The receive path in C.", -1, NULL};
 
 #define INTERN(var, text) ((var) = PyUnicode_InternFromString(text)) == NULL
@@ -815,15 +1144,17 @@ PyMODINIT_FUNC PyInit__inlet(void) {
         INTERN(s_send_nack, "send_nack") || INTERN(s_arm_from, "arm_from") || INTERN(s_seqs, "_seqs") ||
         INTERN(s_items, "_items") || INTERN(s_size, "size"))
         return NULL;
-    if (PyType_Ready(&StreamType) < 0 || PyType_Ready(&InletType) < 0)
+    if (PyType_Ready(&StreamType) < 0 || PyType_Ready(&InletType) < 0 || PyType_Ready(&PollerType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
     Py_INCREF(&StreamType);
     Py_INCREF(&InletType);
+    Py_INCREF(&PollerType);
     if (PyModule_AddObject(m, "Stream", (PyObject *)&StreamType) < 0 ||
         PyModule_AddObject(m, "Inlet", (PyObject *)&InletType) < 0 ||
+        PyModule_AddObject(m, "Poller", (PyObject *)&PollerType) < 0 ||
         PyModule_AddIntConstant(m, "RTP_BUFFER", RTP_BUFFER) < 0 ||
         PyModule_AddIntConstant(m, "NACK_WINDOW", NACK_WINDOW) < 0 ||
         PyModule_AddIntConstant(m, "MAX_DATAGRAM", MAX_DATAGRAM) < 0 ||

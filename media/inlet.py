@@ -43,6 +43,7 @@ FAST: bool = (_inlet is not None and outlet.FAST and _inlet.RTP_BUFFER == outlet
               and [getattr(_inlet, c, None) for c in _C_KINDS] == [k for _, k in EXTENSION_KINDS])
 Inlet: Any = _inlet.Inlet if FAST else None
 Stream: Any = _inlet.Stream if FAST else None
+Poller: Any = _inlet.Poller if FAST else None
 
 
 def available() -> bool:

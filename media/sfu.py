@@ -132,6 +132,7 @@ from media.packets import (
     ntp_time,
     seq_newer_or_equal,
 )
+from media.selector import media_selector
 
 logger = logging.getLogger(__name__)
 outlet.warn_if_slow(logger)
@@ -323,6 +324,22 @@ class _Inlet:
                     original(data, addr)
 
             protocol.datagram_received = datagram_received
+            self._hand_to_selector(protocol)
+
+    def _hand_to_selector(self, protocol: Any) -> None:
+        """On the node's loop (media.selector), the poller reads this socket's SRTP media in C
+        from then on, and leaves the rest to asyncio's reader and `datagram_received` above."""
+        transport = protocol.transport
+        selector = media_selector(asyncio.get_running_loop())
+        if self.fast is None or selector is None or type(transport) is not _SelectorDatagramTransport:
+            return
+        fd = ix.get(transport, ix.ASYNCIO_SOCK).fileno()
+        if fd < 0 or transport.is_closing():
+            return
+        try:
+            selector.take(fd, self.fast, self._dtls, self.plain_received)
+        except KeyError:  # not registered (any more): asyncio's reader takes it all
+            return
 
     def media_received(self, data: bytes, component: int) -> None:
         srtp = getattr(self._dtls, ix.DTLS_RX_SRTP)
@@ -338,15 +355,24 @@ class _Inlet:
             except Exception:
                 logger.exception("forwarding a packet failed")
                 return
-            if plain is None:
-                return
+            if plain is not None:
+                self.plain_received(plain)
+            return
+        try:
+            plain = srtp.unprotect(data)
+        except pylibsrtp.Error:
+            self._refused += 1
+            return  # as aiortc: a packet that does not authenticate is dropped
+        self.plain_received(plain)
+
+    def plain_received(self, plain: bytes) -> None:
+        """The Python path for an unprotected RTP packet (the C paths hand it what they leave)."""
         arrival_time_ms = now_ms()
         try:
-            packet = RtpPacket.parse(plain if fast is not None else srtp.unprotect(data),
-                                     getattr(self._dtls, ix.DTLS_EXT_MAP))
-        except (pylibsrtp.Error, ValueError, struct.error):
+            packet = RtpPacket.parse(plain, getattr(self._dtls, ix.DTLS_EXT_MAP))
+        except (ValueError, struct.error):
             self._refused += 1
-            return  # as aiortc: a packet that does not authenticate or parse is dropped
+            return  # as aiortc: a packet that does not parse is dropped
         receiver = getattr(self._dtls, ix.DTLS_ROUTER).route_rtp(packet)
         handler = self.handlers.get(receiver)
         if handler is None:

@@ -43,7 +43,8 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from node.server import serve  # imported late: the other commands need no web server
+    from media.selector import new_event_loop  # imported late: the other commands need no web server
+    from node.server import serve
 
     logs.setup(args.log_level)
     config = NodeConfig(data_dir=Path(args.data_dir).expanduser(), host=args.host, port=args.port,
@@ -65,7 +66,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         passphrase = lambda: chosen  # noqa: E731
     elif not data.initialised():
         passphrase = None  # type: ignore[assignment]
-    asyncio.run(serve(config, passphrase, announce=lambda line: print(line, flush=True)))
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:  # media.selector: media read in C
+        runner.run(serve(config, passphrase, announce=lambda line: print(line, flush=True)))
     return 0
 
 

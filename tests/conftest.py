@@ -4,18 +4,24 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import aiohttp
 import pytest
 
 from crypto import totp
+from media.selector import new_event_loop
 from node import accounts
 from node.clock import ManualClock
 from node.config import NodeConfig
 from node.server import RunningNode, start
 
 PASSWORD = "korrekt hest batteri hæfteklamme"
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Callable[[], Any]]:
+    """Every async test runs on the node's own loop (media.selector), as `fristed serve` does."""
+    return {"node": new_event_loop}
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from aiortc.rtp import (
 )
 
 from media import inlet, outlet
+from media.selector import media_selector
 from media.sfu import REMB_FLOOR, RTX_MAX_AGE, Publication, _socket_of
 from tests.media.clips import make_clip
 from tests.media.peers import Harness, wait_for
@@ -75,6 +76,11 @@ async def test_three_party_room_forwards_audio_and_video_that_decodes(clip: Path
             else:
                 assert taken.fast is None
             assert taken.refused == 0
+        # ... read straight from the sockets by the node loop's poller (media.selector), in C
+        if forwarding_loop == "C" and inlet.FAST:
+            chosen = media_selector(asyncio.get_running_loop())
+            received = sum(pub.packets for pid in h.room.participants for pub in h.room.participant(pid).publications)
+            assert chosen is not None and chosen.poller.taken > 0.8 * received, (chosen, received)
         # the room's receivers have no decoder thread: it is stopped as soon as aiortc starts it
         room_pcs = [h.room.participant(pid).pc for pid in h.room.participants]
         for pc in room_pcs:
