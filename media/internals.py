@@ -55,6 +55,19 @@ TX_NTP_TIMESTAMP = "_RTCRtpSender__ntp_timestamp"
 TX_RTP_TIMESTAMP = "_RTCRtpSender__rtp_timestamp"
 TX_OCTET_COUNT = "_RTCRtpSender__octet_count"
 TX_PACKET_COUNT = "_RTCRtpSender__packet_count"
+# a leg's sender reports: media.sfu's Room sends every leg's SR on its one-second tick (Leg.send_report),
+# as RTCRtpSender._run_rtcp builds them, and each leg's _run_rtcp only waits to send BYE at stop
+TX_RUN_RTCP = "_run_rtcp"  # async () -> None, replaced per instance
+TX_SEND_RTCP = "_send_rtcp"  # async (packets) -> None
+TX_RTCP_STARTED = "_RTCRtpSender__rtcp_started"  # asyncio.Event, awaited by stop()
+TX_RTCP_EXITED = "_RTCRtpSender__rtcp_exited"  # asyncio.Event, awaited by stop()
+TX_LSR = "_RTCRtpSender__lsr"  # the last SR's middle NTP bits and when it was sent: RTT from RR
+TX_LSR_TIME = "_RTCRtpSender__lsr_time"
+TX_CNAME = "_RTCRtpSender__cname"
+TX_RUN_RTCP_SOURCE = ("self.__rtcp_started.set()", "await asyncio.sleep(0.5 + random.random())",
+                      "self.__lsr = ((self.__ntp_timestamp) >> 16) & 0xFFFFFFFF", "self.__lsr_time = time.time()",
+                      "items=[(1, self.__cname.encode(\"utf8\"))]", "packet = RtcpByePacket(sources=[self._ssrc])",
+                      "self.__rtcp_exited.set()")
 
 # --- RTCDtlsTransport -------------------------------------------------------------------------
 DTLS_SEND_RTP = "_send_rtp"  # async (bytes) -> None: SRTP/SRTCP protect and send
@@ -167,7 +180,8 @@ ICE_GATHER_SOURCE = ("asyncio.get_running_loop()", "loop.create_datagram_endpoin
 _RECEIVER_ATTRS = (RX_ENABLED, RX_CODECS, RX_RTX_SSRC, RX_NACK_GENERATOR, RX_REMOTE_STREAMS, RX_RTCP_SSRC,
                    RX_BITRATE_ESTIMATOR, RX_DECODER_THREAD)
 _SENDER_ATTRS = (TX_SSRC, TX_RTX_SSRC, TX_STREAM_ID, TX_TRACK_ID, TX_NTP_TIMESTAMP,
-                 TX_RTP_TIMESTAMP, TX_OCTET_COUNT, TX_PACKET_COUNT)
+                 TX_RTP_TIMESTAMP, TX_OCTET_COUNT, TX_PACKET_COUNT, TX_RTCP_STARTED, TX_RTCP_EXITED, TX_LSR,
+                 TX_LSR_TIME, TX_CNAME)
 _METHODS: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (RTCRtpReceiver, RX_HANDLE_RTP, ("self", "packet", "arrival_time_ms")),
     (RTCRtpReceiver, RX_SEND_RTCP, ("self", "packet")),
@@ -179,6 +193,8 @@ _METHODS: tuple[tuple[type, str, tuple[str, ...]], ...] = (
     (RTCRtpSender, TX_HANDLE_RTCP, ("self", "packet")),
     (RTCRtpSender, "send", ("self", "parameters")),
     (RTCDtlsTransport, DTLS_SEND_RTP, ("self", "data")),
+    (RTCRtpSender, TX_RUN_RTCP, ("self",)),
+    (RTCRtpSender, TX_SEND_RTCP, ("self", "packets")),
     (RTCRtpTransceiver, TRANSCEIVER_GET_MLINE_INDEX, ("self",)),
     (StreamStatistics, "add", ("self", "packet")),
     (NackGenerator, "add", ("self", "packet")),
@@ -301,6 +317,7 @@ def _source_problems() -> list[str]:
                "RTCIceTransport._monitor": (getattr(RTCIceTransport, ICE_TRANSPORT_WATCH),
                                             ICE_TRANSPORT_SOURCE["RTCIceTransport._monitor"]),
                "Connection.recvfrom": (Connection.recvfrom, ICE_TRANSPORT_SOURCE["Connection.recvfrom"]),
+               "RTCRtpSender._run_rtcp": (getattr(RTCRtpSender, TX_RUN_RTCP), TX_RUN_RTCP_SOURCE),
                "Connection.close": (Connection.close, ICE_TRANSPORT_SOURCE["Connection.close"]),
                "_SelectorDatagramTransport.__init__": (_SelectorDatagramTransport.__mro__[1].__init__,
                                                        (f"self.{ASYNCIO_SOCK} = sock",))}

@@ -110,8 +110,13 @@ from aiortc.rtp import (
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     AnyRtcpPacket,
+    RtcpByePacket,
     RtcpPsfbPacket,
     RtcpRtpfbPacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
+    RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
     unpack_remb_fci,
@@ -776,6 +781,39 @@ class Leg:
 
         sender.send = send  # type: ignore[method-assign]
         setattr(sender, ix.TX_HANDLE_RTCP, self._on_rtcp)
+        setattr(sender, ix.TX_RUN_RTCP, self._run_rtcp)
+
+    async def _run_rtcp(self) -> None:
+        """aiortc's RTCP task for this sender, without its own timer: the Room's tick sends this
+        leg's sender report with every other leg's (`send_report`), so a room wakes once a second
+        for all of them rather than once per leg. At stop it sends BYE, as aiortc's task does."""
+        getattr(self.sender, ix.TX_RTCP_STARTED).set()
+        try:
+            await asyncio.Event().wait()  # until aiortc's stop() cancels it
+        except asyncio.CancelledError:
+            pass
+        try:
+            await getattr(self.sender, ix.TX_SEND_RTCP)([RtcpByePacket(sources=[self.ssrc])])
+        finally:
+            getattr(self.sender, ix.TX_RTCP_EXITED).set()
+
+    def send_report(self) -> Optional[Awaitable[None]]:
+        """This leg's sender report and CNAME, as RTCRtpSender._run_rtcp builds them, if aiortc has
+        started the sender and not stopped it: the send, for the caller to run."""
+        s = self.sender
+        if not getattr(s, ix.TX_RTCP_STARTED).is_set() or getattr(s, ix.TX_RTCP_EXITED).is_set():
+            return None
+        ntp = getattr(s, ix.TX_NTP_TIMESTAMP)
+        packets: list[AnyRtcpPacket] = [RtcpSrPacket(ssrc=self.ssrc, sender_info=RtcpSenderInfo(
+            ntp_timestamp=ntp, rtp_timestamp=getattr(s, ix.TX_RTP_TIMESTAMP),
+            packet_count=getattr(s, ix.TX_PACKET_COUNT) & 0xFFFFFFFF,
+            octet_count=getattr(s, ix.TX_OCTET_COUNT) & 0xFFFFFFFF))]
+        setattr(s, ix.TX_LSR, (ntp >> 16) & 0xFFFFFFFF)  # aiortc's RTT from the subscriber's RR uses these
+        setattr(s, ix.TX_LSR_TIME, time.time())
+        cname = getattr(s, ix.TX_CNAME)
+        if cname is not None:
+            packets.append(RtcpSdesPacket(chunks=[RtcpSourceInfo(ssrc=self.ssrc, items=[(1, cname.encode("utf8"))])]))
+        return getattr(s, ix.TX_SEND_RTCP)(packets)  # type: ignore[no-any-return]
 
     def _activate(self, parameters: RTCRtpSendParameters) -> None:
         if self.closed:
@@ -1308,5 +1346,8 @@ class Room:
                 for p in self._participants.values():
                     for leg in p.subscriptions.values():
                         leg.sync_report()
+                        report = leg.send_report()
+                        if report is not None:
+                            self._spawn(report)
             except Exception:  # never let selection kill the ticker
                 logger.exception("video selection or sender reports failed")

@@ -18,6 +18,7 @@ from aiortc.rtp import (
 )
 
 from media import inlet, outlet
+from media import internals as ix
 from media.selector import media_selector
 from media.sfu import REMB_FLOOR, RTX_MAX_AGE, Publication, _socket_of
 from tests.media.clips import make_clip
@@ -203,6 +204,35 @@ def test_an_m_line_is_recycled_only_for_the_same_kind_and_codec() -> None:
         pub = SimpleNamespace(kind=kind, codec=codec)
         assert room._recycled(pub, sub) is None, (kind, codec)  # type: ignore[arg-type]
     assert sub.free == [video, audio]  # nothing taken
+
+
+async def test_the_rooms_tick_sends_every_legs_sender_report_and_stop_still_sends_bye(clip: Path) -> None:
+    h = Harness(reselect_interval=0.2)
+    try:
+        await h.add("anna", clip=clip)
+        bo = await h.add("bo", clip=clip)
+        legs = list(h.room.participant("bo").subscriptions.values())
+        assert sorted(leg.pub.kind for leg in legs) == ["audio", "video"]
+
+        def reports_arrived() -> bool:  # bo's receivers keep each SR's middle NTP bits by SSRC
+            got = [getattr(t.receiver, "_RTCRtpReceiver__lsr") for t in bo.pc.getTransceivers()]
+            return all(any(leg.ssrc in lsr for lsr in got) for leg in legs)
+
+        await wait_for(reports_arrived, 8, "sender reports from both of bo's legs")
+        # no leg has a timer of its own: aiortc's per-sender RTCP task is the leg's, which only waits
+        for leg in legs:
+            task = getattr(leg.sender, "_RTCRtpSender__rtcp_task")
+            assert task.get_coro().__qualname__ == "Leg._run_rtcp"
+        # bo's receiver reports echo each SR: aiortc on the room's side takes an RTT only when the
+        # echoed LSR is the one the leg kept
+        await wait_for(lambda: all(getattr(leg.sender, "_RTCRtpSender__rtt") is not None for leg in legs), 8,
+                       "a round-trip time on each of bo's legs")
+        await bo.close()
+        await h.room.leave("bo")
+        for leg in legs:  # aiortc's stop() waited for the task, which sent BYE
+            assert getattr(leg.sender, ix.TX_RTCP_EXITED).is_set()
+    finally:
+        await h.close()
 
 
 @pytest.mark.slow
