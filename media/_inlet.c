@@ -11,6 +11,10 @@
  * Stream: one publisher stream (media SSRC) of a Publication, registered by media.sfu once the
  *         Python path has seen it. The state is written through to the same Python objects the
  *         Python path uses, so either path can take the next packet.
+ * Poller: the node loop's epoll wait (media/selector.py). It reads the SRTP media of the sockets
+ *         media.sfu gave it and hands each datagram to that connection's Inlet, in C; a datagram
+ *         that is not RTP (RFC 7983: STUN, DTLS, RTCP), or arrives before the Inlet holds the
+ *         connection's current keys, stays in the socket for asyncio's reader.
  *
  * media/inlet.py says how media.sfu uses it; tests/media/test_inlet.py checks that both paths
  * leave the same state and send the same packets. libsrtp's srtp_unprotect is called through the

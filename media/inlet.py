@@ -12,6 +12,10 @@ restarted stream, a header it does not read the way aiortc does) comes back unpr
 Python path, before any state changes. Both paths write the same Python objects, so either can
 take the next packet; tests/media/test_inlet.py checks they leave the same state.
 
+On the node's loop (media/selector.py) the datagrams do not even go through asyncio: `Poller`, in
+the loop's epoll wait, reads each taken socket's SRTP media and calls the same C receive path, and
+the packets it returns for the Python path go to `_Inlet.plain_received`.
+
 The C path reads the abs-send-time and audio-level header extensions and checks the others the
 way aiortc decodes them (`extension_kinds`); a datagram longer than pylibsrtp's buffer is refused
 as on the Python path. Its clocks are the ones asyncio's default loop uses on Linux

@@ -19,9 +19,13 @@ It runs on the loop's own thread, between iterations, where asyncio's callbacks 
 media path sees the same state it would from a callback. A socket's route is dropped when asyncio
 unregisters its file descriptor (before closing it) and when a new registration takes the number.
 
-Where the C receive path is not built (`media.inlet.available()`), or asyncio's loop does not keep
-its queues where this expects (`_ready`, `_scheduled`), `new_event_loop()` gives a plain loop and
-media takes asyncio's way, as it does in a loop made elsewhere.
+Where the C receive path is not built (`media.inlet.available()`), `new_event_loop()` gives asyncio's
+own loop; where asyncio's loop does not keep its queues where this expects (`_ready`, `_scheduled`,
+CPython's), the selector selects as EpollSelector does and takes no socket. Media then takes
+asyncio's way, as it does on a loop made elsewhere.
+
+Measured in bench/sfu.py (`SFU_BENCH_LOOP=asyncio` for the A/B): the 2x3 room's forwarder from
+3.0-3.3 % to 2.3-2.4 % of a core (docs/performance.md, session 8).
 """
 from __future__ import annotations
 
