@@ -14,7 +14,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -96,7 +96,7 @@ async def taken_socket() -> Socket:
 
 
 @pytest.fixture
-async def udp() -> Iterator[tuple[Socket, socket.socket]]:
+async def udp() -> AsyncIterator[tuple[Socket, socket.socket]]:
     sock = await taken_socket()
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sender.connect(sock.transport.get_extra_info("sockname"))
